@@ -1,1 +1,72 @@
-fn main() {}
+//! `slim-sensor`: PID 1 of slim's analysis container.
+
+use slim_sensor::supervise::{self, RunOptions};
+use slim_sensor::sys::signals;
+use slim_sensor::trace::TracerMode;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const USAGE: &str = "usage: slim-sensor run [--user USER] [--stop-signal SIG] [--grace SECS] [--set-home] \
+[--tracer seccomp|off] [--no-fanotify] [--volume PATH]... [--report PATH] -- COMMAND [ARG]...";
+
+fn main() {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    match parse(&args) {
+        Ok(opts) => std::process::exit(supervise::run(&opts)),
+        Err(message) => {
+            eprintln!("slim-sensor: {message}\n{USAGE}");
+            std::process::exit(125);
+        }
+    }
+}
+
+fn parse(args: &[OsString]) -> Result<RunOptions, String> {
+    let mut it = args.iter();
+    if it.next().and_then(|a| a.to_str()) != Some("run") {
+        return Err("expected the `run` subcommand".into());
+    }
+    let mut opts = RunOptions {
+        command: Vec::new(),
+        user: String::new(),
+        stop_signal: libc::SIGTERM,
+        grace: Duration::from_secs(10),
+        set_home: false,
+        tracer: TracerMode::Seccomp,
+        fanotify: true,
+        volumes: Vec::new(),
+        report_path: PathBuf::from(slim_sensor::REPORT_PATH),
+    };
+    while let Some(arg) = it.next() {
+        let flag = arg.to_str().ok_or("flags must be UTF-8")?;
+        let mut value = || it.next().and_then(|v| v.to_str()).map(str::to_owned).ok_or(format!("{flag} needs a value"));
+        match flag {
+            "--" => {
+                opts.command = it.cloned().collect();
+                break;
+            }
+            "--user" => opts.user = value()?,
+            "--stop-signal" => {
+                let v = value()?;
+                opts.stop_signal = signals::parse(&v).ok_or(format!("unknown signal {v:?}"))?;
+            }
+            "--grace" => opts.grace = Duration::from_secs_f64(value()?.parse().map_err(|_| "--grace takes seconds")?),
+            "--set-home" => opts.set_home = true,
+            "--tracer" => {
+                opts.tracer = match value()?.as_str() {
+                    "seccomp" => TracerMode::Seccomp,
+                    "off" => TracerMode::Off,
+                    other => return Err(format!("unknown tracer {other:?} (seccomp or off)")),
+                }
+            }
+            "--no-fanotify" => opts.fanotify = false,
+            "--volume" => opts.volumes.push(value()?.into()),
+            "--report" => opts.report_path = value()?.into(),
+            other => return Err(format!("unknown flag {other:?}")),
+        }
+    }
+    if opts.command.is_empty() {
+        return Err("no command to run after --".into());
+    }
+    Ok(opts)
+}

@@ -1,1 +1,381 @@
+//! The sensor as PID 1: starts the app as the image USER under the watchers, relays its output
+//! line by line, forwards signals, stops it on request, and writes the report.
 
+use crate::closure;
+use crate::listen;
+use crate::paths::PathBytes;
+use crate::protocol::Event;
+use crate::report::{AppOutcome, Reason, Report, SensorStats, SCHEMA_VERSION};
+use crate::sys::caps::{self, CAP_SYS_ADMIN, CAP_SYS_PTRACE};
+use crate::sys::fanotify::{FileWatch, WatchError};
+use crate::sys::{seccomp, signals};
+use crate::trace::{self, Record, TracerMode};
+use crate::users::{self, UserError};
+use crate::STOP_SIGNAL;
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// How to run and watch the app.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The app's command line (ENTRYPOINT + CMD).
+    pub command: Vec<OsString>,
+    /// The image USER spec.
+    pub user: String,
+    /// Signal that asks the app to stop (the image's STOPSIGNAL).
+    pub stop_signal: i32,
+    /// How long the app may take to stop before SIGKILL.
+    pub grace: Duration,
+    /// Set HOME from the user's passwd entry (the image's Env does not set it).
+    pub set_home: bool,
+    /// The syscall tracer.
+    pub tracer: TracerMode,
+    /// Watch opens with fanotify (off only for a supervise-only run).
+    pub fanotify: bool,
+    /// The image's VOLUMEs: each gets a mount mark of its own.
+    pub volumes: Vec<PathBuf>,
+    /// Where to write the report.
+    pub report_path: PathBuf,
+}
+
+/// Why the sensor could not do its job.
+#[derive(Debug, Error)]
+pub enum SuperviseError {
+    /// The image USER does not resolve.
+    #[error("USER: {0}")]
+    User(#[from] UserError),
+    /// fanotify failed.
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    /// The app could not be started.
+    #[error("cannot start the app {command:?}: {source}")]
+    Spawn {
+        /// argv[0].
+        command: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// Anything else the sensor needed from the system.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> SuperviseError {
+    move |source| SuperviseError::Io { what, source }
+}
+
+/// Serializes whole lines onto the sensor's stdout and stderr, so event lines never land in
+/// the middle of an app line.
+#[derive(Default)]
+pub struct Output {
+    lock: Mutex<()>,
+}
+
+impl Output {
+    fn write(&self, to_stderr: bool, bytes: &[u8]) {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = if to_stderr { io::stderr().write_all(bytes) } else { io::stdout().write_all(bytes) };
+    }
+
+    /// Writes an event line on stderr.
+    pub fn event(&self, event: &Event) {
+        self.write(true, event.to_line().as_bytes());
+    }
+}
+
+/// Runs the app to completion under the sensor and returns the sensor's exit code: 0 when the
+/// sensor stopped the app on request, the app's own code (128+signal) when it ended by itself,
+/// 125 when the sensor failed (a `failed` event says why).
+pub fn run(opts: &RunOptions) -> i32 {
+    let out = Arc::new(Output::default());
+    match supervise(opts, &out) {
+        Ok(code) => code,
+        Err(e) => {
+            out.event(&Event::Failed { message: e.to_string() });
+            125
+        }
+    }
+}
+
+fn supervise(opts: &RunOptions, out: &Arc<Output>) -> Result<i32, SuperviseError> {
+    signals::block_all().map_err(|e| SuperviseError::Io { what: "blocking signals", source: e.into() })?;
+    let identity = users::resolve(&opts.user, Path::new("/"))?;
+    let watch = if opts.fanotify {
+        let watch = FileWatch::new()?;
+        watch.watch_mount(Path::new("/"))?;
+        for volume in &opts.volumes {
+            watch.watch_mount(volume)?;
+        }
+        Some(watch)
+    } else {
+        None
+    };
+    let record = Arc::new(Record::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut warnings = Vec::new();
+
+    // The tracer's listener fd comes from the child (the filter must be installed there); the
+    // thread receiving it must already run, since the child's exec waits for an answer.
+    let (tracer_sock, child_sock) = match opts.tracer {
+        TracerMode::Seccomp => {
+            let (a, b) = UnixStream::pair().map_err(io_err("socketpair for the tracer"))?;
+            (Some(a), Some(b))
+        }
+        TracerMode::Off => (None, None),
+    };
+    let tracer = tracer_sock.map(|sock| {
+        let (record, stop) = (record.clone(), stop.clone());
+        thread::spawn(move || -> Result<(), String> {
+            match seccomp::recv_fd(sock.as_raw_fd()) {
+                Ok(Ok(listener)) => {
+                    trace::serve(&listener, &record, &stop);
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(format!("seccomp tracer unavailable ({e}); only fanotify recorded this run")),
+                Err(e) => Err(format!("seccomp tracer not set up: {e}")),
+            }
+        })
+    });
+
+    let mut cmd = Command::new(&opts.command[0]);
+    cmd.args(&opts.command[1..]).stdin(Stdio::inherit()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if opts.set_home {
+        cmd.env("HOME", &identity.home);
+    }
+    let filter = seccomp::Filter::new(&trace::rules());
+    let child_fd = child_sock.as_ref().map(|s| s.as_raw_fd());
+    let groups: Vec<libc::gid_t> = identity.groups.clone();
+    let (uid, gid) = (identity.uid, identity.gid);
+    // SAFETY: the closure only makes async-signal-safe syscalls on data prepared before fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            signals::unblock_all()?;
+            if let Some(sock) = child_fd {
+                let installed = filter.install();
+                seccomp::send_fd(sock, installed.as_ref().map(|fd| *fd).map_err(|e| e.raw_os_error().unwrap_or(0)))?;
+                if let Ok(fd) = installed {
+                    libc::close(fd);
+                }
+            }
+            caps::drop_caps(&[CAP_SYS_ADMIN, CAP_SYS_PTRACE])?;
+            if libc::setgroups(groups.len(), groups.as_ptr()) != 0
+                || libc::setresgid(gid, gid, gid) != 0
+                || libc::setresuid(uid, uid, uid) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let spawned = cmd.spawn();
+    drop(child_sock);
+    let mut child = spawned.map_err(|source| SuperviseError::Spawn {
+        command: opts.command[0].to_string_lossy().into_owned(),
+        source,
+    })?;
+    let app_pid = child.id() as i32;
+    out.event(&Event::Started { pid: app_pid });
+
+    let (relay_done, relays_finished) = mpsc::channel::<()>();
+    let relays = [
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>).map(|s| (s, false)),
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>).map(|s| (s, true)),
+    ];
+    let relay_count = relays.iter().flatten().count();
+    for (stream, to_stderr) in relays.into_iter().flatten() {
+        let (out, done) = (out.clone(), relay_done.clone());
+        thread::spawn(move || {
+            relay(stream, &out, to_stderr);
+            let _ = done.send(());
+        });
+    }
+    let watcher = watch.map(|watch| {
+        let (record, stop) = (record.clone(), stop.clone());
+        thread::spawn(move || watch_files(&watch, &record, &stop))
+    });
+    let listener = {
+        let (out, stop) = (out.clone(), stop.clone());
+        thread::spawn(move || report_listening(&out, &stop))
+    };
+
+    let outcome = wait_for_app(app_pid, opts)?;
+    out.event(&Event::Exited { exit_code: outcome.exit_code, signal: outcome.signal });
+    if std::process::id() == 1 {
+        // Daemons the app left behind would keep writing; the container ends with us anyway.
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(-1), nix::sys::signal::Signal::SIGKILL);
+        while nix::sys::wait::waitpid(None, None).is_ok() {}
+    }
+    stop.store(true, Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    for _ in 0..relay_count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if relays_finished.recv_timeout(left).is_err() {
+            break;
+        }
+    }
+    let _ = listener.join();
+    if let Some(watcher) = watcher {
+        watcher.join().unwrap_or(Ok(()))?;
+    }
+    if let Some(Ok(Err(warning))) = tracer.map(|t| t.join()) {
+        warnings.push(warning);
+    }
+
+    let mut seeds = record.seeds();
+    seeds.extend(essentials(opts).into_iter().map(|p| (p, Reason::Essential)));
+    let stats = SensorStats {
+        fanotify_events: record.fanotify_events.load(Ordering::Relaxed),
+        traced_syscalls: record.traced_syscalls.load(Ordering::Relaxed),
+        paths_seen: seeds.len() as u64,
+    };
+    let report = Report {
+        schema: SCHEMA_VERSION,
+        sensor_version: env!("CARGO_PKG_VERSION").to_owned(),
+        tracer: if opts.tracer == TracerMode::Seccomp && warnings.is_empty() { "seccomp" } else { "off" }.to_owned(),
+        app: outcome.clone(),
+        stats,
+        keep: closure::keep_set(Path::new("/"), seeds),
+        warnings,
+    };
+    write_report(&opts.report_path, &report)?;
+    out.event(&Event::Done { report: opts.report_path.to_string_lossy().into_owned() });
+    Ok(match outcome {
+        AppOutcome { stopped_by_sensor: true, .. } => 0,
+        AppOutcome { exit_code: Some(code), .. } => code,
+        AppOutcome { signal: Some(sig), .. } => 128 + sig,
+        _ => 0,
+    })
+}
+
+/// Reaps children and handles signals until the app (`app_pid`) exits.
+fn wait_for_app(app_pid: i32, opts: &RunOptions) -> Result<AppOutcome, SuperviseError> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let app = nix::unistd::Pid::from_raw(app_pid);
+    let mut outcome = AppOutcome::default();
+    let mut kill_at: Option<Instant> = None;
+    loop {
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == app => {
+                    outcome.exit_code = Some(code);
+                    return Ok(outcome);
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == app => {
+                    outcome.signal = Some(sig as i32);
+                    return Ok(outcome);
+                }
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+        let signal = signals::wait(Duration::from_millis(100));
+        match signal {
+            Some(libc::SIGCHLD) | None => {}
+            Some(STOP_SIGNAL) => {
+                if kill_at.is_none() {
+                    outcome.stopped_by_sensor = true;
+                    kill_at = Some(Instant::now() + opts.grace);
+                    send(app_pid, opts.stop_signal);
+                }
+            }
+            Some(other) => send(app_pid, other),
+        }
+        if kill_at.is_some_and(|at| Instant::now() >= at) {
+            send(app_pid, libc::SIGKILL);
+        }
+    }
+}
+
+fn send(pid: i32, signal: i32) {
+    // SAFETY: kill with plain integers.
+    unsafe { libc::kill(pid, signal) };
+}
+
+/// Copies an app stream to ours, one whole line at a time.
+fn relay(stream: Box<dyn Read + Send>, out: &Output, to_stderr: bool) {
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => out.write(to_stderr, &line),
+        }
+    }
+}
+
+fn watch_files(watch: &FileWatch, record: &Record, stop: &AtomicBool) -> Result<(), WatchError> {
+    let own = std::process::id() as i32;
+    let mut sink = |o: crate::sys::fanotify::Opened| {
+        let reason = if o.exec { Reason::Exec } else { Reason::Opened };
+        record.add(o.path.into_os_string().into_encoded_bytes(), reason);
+    };
+    loop {
+        let finishing = stop.load(Ordering::Relaxed);
+        watch.wait(100);
+        let n = watch.drain(own, &mut sink)?;
+        record.fanotify_events.fetch_add(n, Ordering::Relaxed);
+        if finishing {
+            return Ok(());
+        }
+    }
+}
+
+fn report_listening(out: &Output, stop: &AtomicBool) {
+    let mut last = BTreeSet::new();
+    while !stop.load(Ordering::Relaxed) {
+        let now = listen::listening_ports();
+        if now != last {
+            out.event(&Event::Listening { ports: now.iter().copied().collect() });
+            last = now;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Paths kept whatever the run did: the user database, the working directory, the entrypoint
+/// as found through PATH.
+fn essentials(opts: &RunOptions) -> Vec<PathBytes> {
+    let mut out: Vec<PathBytes> = ["/etc/passwd", "/etc/group"].iter().map(|p| PathBytes(p.as_bytes().to_vec())).collect();
+    if let Ok(cwd) = std::env::current_dir() {
+        out.push(cwd.into());
+    }
+    let program = opts.command[0].as_bytes();
+    if program.contains(&b'/') {
+        let abs = if program.starts_with(b"/") {
+            PathBuf::from(&opts.command[0])
+        } else {
+            std::env::current_dir().unwrap_or_default().join(&opts.command[0])
+        };
+        out.push(abs.into());
+    } else if let Some(path) = std::env::var_os("PATH") {
+        let found = std::env::split_paths(&path).map(|d| d.join(&opts.command[0])).find(|p| p.is_file());
+        out.extend(found.map(PathBytes::from));
+    }
+    out
+}
+
+fn write_report(path: &Path, report: &Report) -> Result<(), SuperviseError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io_err("creating the report directory"))?;
+    }
+    let json = serde_json::to_vec_pretty(report).map_err(|e| SuperviseError::Io { what: "encoding the report", source: e.into() })?;
+    std::fs::write(path, json).map_err(io_err("writing the report"))
+}
