@@ -21,7 +21,9 @@ pub enum Event {
     /// The report is written; the sensor exits next.
     Done { report: String },
     /// The sensor could not do its job; the message says what the user can do about it.
-    Failed { message: String },
+    /// `app` is true when the fault lies with the app or image (it cannot be started, its
+    /// USER does not exist), false when it lies with the environment (capabilities refused).
+    Failed { message: String, app: bool },
 }
 
 impl Event {

@@ -108,7 +108,8 @@ pub fn run(opts: &RunOptions) -> i32 {
     match supervise(opts, &out) {
         Ok(code) => code,
         Err(e) => {
-            out.event(&Event::Failed { message: e.to_string() });
+            let app = matches!(e, SuperviseError::User(_) | SuperviseError::Spawn { .. });
+            out.event(&Event::Failed { message: e.to_string(), app });
             125
         }
     }

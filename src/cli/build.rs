@@ -1,0 +1,108 @@
+//! `slim build`.
+
+use crate::analyze::AnalysisOptions;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::pipeline::{self, human, BuildOptions, BuildSummary, Run};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Flags of `slim build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The image to minify: a local name[:tag], ID or digest (slim never pulls).
+    pub image: String,
+    /// Tag for the slim image (default: the source's REPO:TAG-slim; required for an ID).
+    #[arg(long, short = 't')]
+    pub tag: Option<String>,
+    /// Seconds the app may take to listen on every exposed port.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub start_timeout: u64,
+    /// Seconds the app may take to stop after its STOPSIGNAL before it is killed.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub stop_grace: u64,
+    /// The syscall tracer that sees lookups fanotify cannot (stat, access, readlink, ...).
+    #[arg(long, value_enum, default_value_t = Tracer::Seccomp)]
+    pub tracer: Tracer,
+    /// Do not send the default `GET /` to each exposed port.
+    #[arg(long)]
+    pub no_default_probe: bool,
+    /// Use this sensor binary instead of the embedded one.
+    #[arg(long, value_name = "PATH")]
+    pub sensor: Option<PathBuf>,
+}
+
+/// Tracer choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Tracer {
+    /// seccomp user notification (default).
+    Seccomp,
+    /// fanotify only.
+    Off,
+}
+
+impl BuildArgs {
+    fn options(&self, verbose: bool) -> BuildOptions {
+        BuildOptions {
+            image: self.image.clone(),
+            tag: self.tag.clone(),
+            sensor: self.sensor.clone(),
+            analysis: AnalysisOptions {
+                start_timeout: Duration::from_secs(self.start_timeout),
+                stop_grace: Duration::from_secs(self.stop_grace),
+                tracer: match self.tracer {
+                    Tracer::Seccomp => "seccomp".into(),
+                    Tracer::Off => "off".into(),
+                },
+                http_probe: !self.no_default_probe,
+                show_app_output: verbose,
+            },
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn interrupted() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Runs `slim build`; everything the run created is removed whatever happens.
+pub async fn run(args: &BuildArgs, quiet: bool, verbose: bool) -> Result<()> {
+    let engine = Engine::connect().await?;
+    let run = Run::new(engine);
+    let opts = args.options(verbose);
+    let result = tokio::select! {
+        r = pipeline::build(&run, &opts, quiet) => r,
+        _ = interrupted() => Err(Error::Interrupted),
+    };
+    let cleaned = run.cleanup().await;
+    let summary = result?;
+    cleaned?;
+    print_summary(&summary, quiet);
+    println!("{}", summary.tag);
+    Ok(())
+}
+
+fn print_summary(s: &BuildSummary, quiet: bool) {
+    for note in &s.notes {
+        eprintln!("slim: note: {note}");
+    }
+    if quiet {
+        return;
+    }
+    let ratio = if s.slim_size > 0 { s.original_size as f64 / s.slim_size as f64 } else { 0.0 };
+    eprintln!();
+    eprintln!("  original  {:>10}", human(s.original_size));
+    eprintln!("  slim      {:>10}  ({} files)", human(s.slim_size), s.files_kept);
+    eprintln!("  ratio     {:>9.1}x", ratio);
+    eprintln!("  time      {:>9.1}s", s.elapsed.as_secs_f64());
+    eprintln!("  tag       {}", s.tag);
+}

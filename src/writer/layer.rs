@@ -1,0 +1,285 @@
+//! Filtering the export into the slim image's single layer.
+//!
+//! One pass over the export tar: entries whose path is in the keep-set are copied with their
+//! headers (mode, owner, mtime, type, link target) and PAX records (xattrs such as
+//! `security.capability`) intact, into a spool file, while the sha256 of the layer (its
+//! diff_id) is computed. Memory does not grow with the image.
+
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::io::{self, Read, Write};
+
+/// Files Docker's init layer adds to every container's filesystem (so to every export); they
+/// are bind-mounted at run time and are not the image's content.
+const INIT_LAYER: [&[u8]; 8] =
+    [b".dockerenv", b"etc/hosts", b"etc/hostname", b"etc/resolv.conf", b"etc/mtab", b"dev/console", b"dev/pts", b"dev/shm"];
+
+/// Directories kept even when the app never touched them: mount points the runtime expects,
+/// and `/tmp` (with its 1777 mode).
+const ALWAYS_DIRS: [&[u8]; 4] = [b"proc", b"sys", b"dev", b"tmp"];
+
+/// Which export entries go into the slim layer.
+pub struct KeepFilter {
+    keep: HashSet<Vec<u8>>,
+}
+
+impl KeepFilter {
+    /// A filter keeping `paths` (absolute in-image paths).
+    pub fn new<'a>(paths: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        KeepFilter { keep: paths.into_iter().map(|p| normalize(p).to_vec()).collect() }
+    }
+
+    /// True when the export entry `path` (relative, as tar writes it) is kept.
+    pub fn keeps(&self, path: &[u8], is_dir: bool) -> bool {
+        let path = normalize(path);
+        if path.is_empty() || INIT_LAYER.contains(&path) {
+            return false;
+        }
+        self.keep.contains(path) || (is_dir && ALWAYS_DIRS.contains(&path))
+    }
+}
+
+/// `./usr/bin/`, `/usr/bin` and `usr/bin` all become `usr/bin`.
+fn normalize(path: &[u8]) -> &[u8] {
+    let mut p = path;
+    while let Some(rest) = p.strip_prefix(b"./").or_else(|| p.strip_prefix(b"/")) {
+        p = rest;
+    }
+    while let Some(rest) = p.strip_suffix(b"/") {
+        p = rest;
+    }
+    if p == b"." {
+        b""
+    } else {
+        p
+    }
+}
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerStats {
+    /// `sha256:<hex>` of the layer tar.
+    pub diff_id: String,
+    /// Size of the layer tar in bytes.
+    pub size: u64,
+    /// Entries kept.
+    pub kept: u64,
+    /// Entries dropped.
+    pub dropped: u64,
+    /// Bytes of file content kept.
+    pub content_bytes: u64,
+    /// Hard links whose target was not kept, dropped (paths).
+    pub dangling_links: Vec<String>,
+}
+
+/// A writer that hashes and counts what passes through.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Copies the kept entries of the tar stream `export` into `out` (the spool) and returns the
+/// layer's diff_id and counts.
+pub fn write_layer(export: impl Read, filter: &KeepFilter, out: impl Write) -> io::Result<LayerStats> {
+    let mut archive = tar::Archive::new(export);
+    let mut builder = tar::Builder::new(Hashing { inner: out, hasher: Sha256::new(), count: 0 });
+    let mut written: HashSet<Vec<u8>> = HashSet::new();
+    let (mut kept, mut dropped, mut content_bytes) = (0u64, 0u64, 0u64);
+    let mut dangling_links = Vec::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let kind = entry.header().entry_type();
+        let path = entry.path_bytes().into_owned();
+        if !filter.keeps(&path, kind.is_dir()) {
+            dropped += 1;
+            continue;
+        }
+        let link = entry.link_name_bytes().map(|l| l.into_owned());
+        if kind.is_hard_link() {
+            let target = link.as_deref().map(normalize).unwrap_or_default();
+            if !written.contains(target) {
+                dangling_links.push(String::from_utf8_lossy(&path).into_owned());
+                dropped += 1;
+                continue;
+            }
+        }
+        let mut records = pax_records(&mut entry)?;
+        let mut header = entry.header().clone();
+        if header_path(&header) != path.as_slice() {
+            records.push(("path".into(), path.clone()));
+        }
+        if let Some(link) = &link {
+            if header.link_name_bytes().as_deref() != Some(link.as_slice()) {
+                records.push(("linkpath".into(), link.clone()));
+            }
+        }
+        if !records.is_empty() {
+            append_pax(&mut builder, &records)?;
+        }
+        header.set_cksum();
+        content_bytes += header.entry_size()?;
+        builder.append(&header, &mut entry)?;
+        written.insert(normalize(&path).to_vec());
+        kept += 1;
+    }
+    let hashing = builder.into_inner()?;
+    Ok(LayerStats {
+        diff_id: format!("sha256:{}", hex::encode(hashing.hasher.finalize())),
+        size: hashing.count,
+        kept,
+        dropped,
+        content_bytes,
+        dangling_links,
+    })
+}
+
+/// The path stored in the header's own name fields (ustar prefix included).
+fn header_path(header: &tar::Header) -> Vec<u8> {
+    header.path_bytes().into_owned()
+}
+
+/// The entry's PAX records worth carrying over (everything but the ones the header and the
+/// data restate: size, path and linkpath are recomputed).
+fn pax_records<R: Read>(entry: &mut tar::Entry<R>) -> io::Result<Vec<(String, Vec<u8>)>> {
+    let Some(exts) = entry.pax_extensions()? else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for ext in exts {
+        let ext = ext?;
+        let Ok(key) = ext.key() else { continue };
+        if !matches!(key, "size" | "path" | "linkpath") {
+            out.push((key.to_owned(), ext.value_bytes().to_vec()));
+        }
+    }
+    Ok(out)
+}
+
+/// Writes one PAX extended header (`x`) entry holding `records`.
+fn append_pax<W: Write>(builder: &mut tar::Builder<W>, records: &[(String, Vec<u8>)]) -> io::Result<()> {
+    let mut data = Vec::new();
+    for (key, value) in records {
+        // "<len> <key>=<value>\n", where <len> counts itself.
+        let rest = key.len() + value.len() + 3;
+        let mut len = rest + rest.to_string().len();
+        if len.to_string().len() != rest.to_string().len() {
+            len = rest + len.to_string().len();
+        }
+        data.extend_from_slice(format!("{len} {key}=").as_bytes());
+        data.extend_from_slice(value);
+        data.push(b'\n');
+    }
+    let mut header = tar::Header::new_ustar();
+    header.set_entry_type(tar::EntryType::XHeader);
+    header.set_path("././@PaxHeader")?;
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_cksum();
+    builder.append(&header, data.as_slice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(b: &mut tar::Builder<Vec<u8>>, path: &str, kind: tar::EntryType, data: &[u8], link: Option<&str>) {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(if kind.is_dir() { 0o1777 } else { 0o4755 });
+        h.set_uid(1000);
+        h.set_gid(33);
+        h.set_mtime(1_700_000_000);
+        h.set_size(data.len() as u64);
+        match link {
+            Some(l) => b.append_link(&mut h, path, l).unwrap(),
+            None => b.append_data(&mut h, path, data).unwrap(),
+        }
+    }
+
+    fn export() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        entry(&mut b, ".dockerenv", tar::EntryType::Regular, b"", None);
+        entry(&mut b, "etc/", tar::EntryType::Directory, b"", None);
+        entry(&mut b, "etc/hosts", tar::EntryType::Regular, b"", None);
+        entry(&mut b, "tmp/", tar::EntryType::Directory, b"", None);
+        entry(&mut b, "usr/", tar::EntryType::Directory, b"", None);
+        entry(&mut b, "usr/bin/", tar::EntryType::Directory, b"", None);
+        entry(&mut b, "usr/bin/su", tar::EntryType::Regular, b"setuid", None);
+        entry(&mut b, "usr/bin/su-link", tar::EntryType::Link, b"", Some("usr/bin/su"));
+        entry(&mut b, "usr/bin/unused", tar::EntryType::Regular, b"big", None);
+        let long = format!("usr/{}", "d".repeat(120));
+        entry(&mut b, &long, tar::EntryType::Symlink, b"", Some(&"t".repeat(130)));
+        b.into_inner().unwrap()
+    }
+
+    fn read_back(layer: &[u8]) -> Vec<(String, u32, u64, Option<String>)> {
+        let mut a = tar::Archive::new(layer);
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let link = e.link_name_bytes().map(|l| String::from_utf8_lossy(&l).into_owned());
+                (String::from_utf8_lossy(&e.path_bytes()).into_owned(), e.header().mode().unwrap(), e.header().uid().unwrap(), link)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn keeps_exactly_the_set_with_metadata_and_long_names() {
+        let long = format!("/usr/{}", "d".repeat(120));
+        let keep: Vec<&[u8]> = vec![b"/etc", b"/etc/hosts", b"/usr", b"/usr/bin", b"/usr/bin/su", b"/usr/bin/su-link", long.as_bytes()];
+        let mut out = Vec::new();
+        let stats = write_layer(export().as_slice(), &KeepFilter::new(keep), &mut out).unwrap();
+        let got = read_back(&out);
+        let names: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
+        assert_eq!(names, vec!["etc/", "tmp/", "usr/", "usr/bin/", "usr/bin/su", "usr/bin/su-link", &long[1..]]);
+        let su = got.iter().find(|g| g.0 == "usr/bin/su").unwrap();
+        assert_eq!((su.1, su.2), (0o4755, 1000));
+        assert_eq!(got[1].1, 0o1777);
+        assert_eq!(got[6].3.as_deref(), Some("t".repeat(130).as_str()));
+        assert_eq!(stats.kept, 7);
+        assert_eq!(stats.dropped, 3);
+        assert_eq!(stats.size, out.len() as u64);
+        assert_eq!(stats.diff_id, format!("sha256:{}", hex::encode(Sha256::digest(&out))));
+    }
+
+    #[test]
+    fn same_input_same_layer_and_dangling_links_dropped() {
+        let keep: Vec<&[u8]> = vec![b"/usr", b"/usr/bin", b"/usr/bin/su-link"];
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let sa = write_layer(export().as_slice(), &KeepFilter::new(keep.clone()), &mut a).unwrap();
+        let sb = write_layer(export().as_slice(), &KeepFilter::new(keep), &mut b).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(sa.diff_id, sb.diff_id);
+        assert_eq!(sa.dangling_links, vec!["usr/bin/su-link".to_owned()]);
+    }
+
+    #[test]
+    fn pax_xattrs_survive() {
+        let mut b = tar::Builder::new(Vec::new());
+        let records = vec![("SCHILY.xattr.security.capability".to_owned(), vec![1u8, 0, 0, 2, 0x20, 0, 0, 0])];
+        append_pax(&mut b, &records).unwrap();
+        entry(&mut b, "usr/bin/ping", tar::EntryType::Regular, b"ping", None);
+        let input = b.into_inner().unwrap();
+        let mut out = Vec::new();
+        write_layer(input.as_slice(), &KeepFilter::new(vec![&b"/usr/bin/ping"[..]]), &mut out).unwrap();
+        let mut a = tar::Archive::new(out.as_slice());
+        let mut e = a.entries().unwrap().next().unwrap().unwrap();
+        let exts: Vec<(String, Vec<u8>)> =
+            e.pax_extensions().unwrap().unwrap().map(|x| x.unwrap()).map(|x| (x.key().unwrap().to_owned(), x.value_bytes().to_vec())).collect();
+        assert_eq!(exts, records);
+    }
+}

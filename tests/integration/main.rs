@@ -1,0 +1,7 @@
+//! Integration tests: the real `slim` binary against the real Docker engine and the fixture
+//! images built by `make fixtures`. The harness (`harness`) holds the shared helpers.
+
+mod harness;
+
+mod build;
+mod bad_input;
