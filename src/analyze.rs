@@ -29,6 +29,10 @@ pub struct AnalysisOptions {
     pub http_probe: bool,
     /// Echo the app's output lines.
     pub show_app_output: bool,
+    /// Keep CA certificates whatever the run did.
+    pub include_certs: bool,
+    /// Keep name-service files and NSS/resolver libraries whatever the run did.
+    pub include_nss: bool,
 }
 
 /// What the analysis run learned.
@@ -90,6 +94,12 @@ impl AppSpec {
         ];
         if !self.has_home {
             args.push("--set-home".into());
+        }
+        if opts.include_certs {
+            args.push("--include-certs".into());
+        }
+        if opts.include_nss {
+            args.push("--include-nss".into());
         }
         for v in &self.volumes {
             args.extend(["--volume".to_owned(), v.clone()]);

@@ -185,6 +185,52 @@ fn components(path: &[u8]) -> impl DoubleEndedIterator<Item = Vec<u8>> + '_ {
     path.split(|&b| b == b'/').filter(|c| !c.is_empty()).map(<[u8]>::to_vec)
 }
 
+/// Trees of CA certificates in the layouts of Debian, Alpine, RHEL and Java.
+const CERT_TREES: [&str; 5] = ["/etc/ssl/certs", "/etc/ssl/cert.pem", "/usr/share/ca-certificates", "/etc/pki/tls", "/etc/pki/ca-trust"];
+
+/// Name-service configuration that lookups need but probes rarely trigger.
+const NSS_FILES: [&str; 6] = ["/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf", "/etc/services", "/etc/protocols", "/etc/networks"];
+
+/// NSS and resolver libraries, found through the loader's directories.
+const NSS_LIBS: [&str; 3] = ["libnss_files.so.2", "libnss_dns.so.2", "libresolv.so.2"];
+
+/// What probes rarely trigger but a production run may need: CA certificates (`certs`) and
+/// name-service configuration with the NSS/resolver libraries (`nss`). Seeds for
+/// [`keep_set`], with reason `Essential`; paths the image lacks are simply not kept.
+pub fn default_includes(root: &Path, certs: bool, nss: bool) -> Vec<(PathBytes, Reason)> {
+    let mut out = Vec::new();
+    if certs {
+        for tree in CERT_TREES {
+            out.extend(tree_paths(root, tree.as_bytes()).into_iter().map(|p| (p, Reason::Essential)));
+        }
+    }
+    if nss {
+        out.extend(NSS_FILES.iter().map(|p| (PathBytes(p.as_bytes().to_vec()), Reason::Essential)));
+        let dirs = elf::loader_dirs(root);
+        for lib in NSS_LIBS {
+            if let Some(found) = elf::find_library(root, lib, &[], &dirs, true) {
+                out.push((PathBytes(found.into_bytes()), Reason::Essential));
+            }
+        }
+    }
+    out
+}
+
+/// `path` and, when it is a directory, everything below it (same filesystem, sorted).
+pub fn tree_paths(root: &Path, path: &[u8]) -> Vec<PathBytes> {
+    let real = root.join(OsStr::from_bytes(path.strip_prefix(b"/").unwrap_or(path)));
+    if !real.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+        return vec![PathBytes(path.to_vec())];
+    }
+    walkdir::WalkDir::new(&real)
+        .same_file_system(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| PathBytes(image_path(root, e.path())))
+        .collect()
+}
+
 /// The interpreter path of a `#!` line, if `head` starts with one.
 pub fn shebang(head: &[u8]) -> Option<Vec<u8>> {
     let line = head.strip_prefix(b"#!")?;
@@ -292,6 +338,26 @@ mod tests {
             let want = format!("/opt/libs/{soname}");
             assert!(set.iter().any(|k| k.path.to_string() == want && k.reason == Reason::ElfDep), "{want} kept");
         }
+    }
+
+    #[test]
+    fn certificate_trees_and_nss_files() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        fs::create_dir_all(r.join("etc/ssl/certs")).unwrap();
+        fs::create_dir_all(r.join("usr/share/ca-certificates/mozilla")).unwrap();
+        fs::write(r.join("usr/share/ca-certificates/mozilla/A.crt"), b"a").unwrap();
+        symlink("/usr/share/ca-certificates/mozilla/A.crt", r.join("etc/ssl/certs/A.pem")).unwrap();
+        fs::write(r.join("etc/nsswitch.conf"), b"hosts: files dns").unwrap();
+        fs::create_dir_all(r.join("usr/lib")).unwrap();
+        fs::write(r.join("usr/lib/libnss_dns.so.2"), b"\x7fELF\x02").unwrap();
+        let seeds = default_includes(r, true, true);
+        let set = keep_set(r, seeds);
+        let names: Vec<String> = set.iter().map(|k| k.path.to_string()).collect();
+        for want in ["/etc/ssl/certs/A.pem", "/usr/share/ca-certificates/mozilla/A.crt", "/etc/nsswitch.conf", "/usr/lib/libnss_dns.so.2"] {
+            assert!(names.contains(&want.to_owned()), "{want} in {names:?}");
+        }
+        assert!(default_includes(r, false, false).is_empty());
     }
 
     #[test]

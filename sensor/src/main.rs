@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const USAGE: &str = "usage: slim-sensor run [--user USER] [--stop-signal SIG] [--grace SECS] [--set-home] \
-[--tracer seccomp|off] [--no-fanotify] [--volume PATH]... [--report PATH] -- COMMAND [ARG]...";
+[--tracer seccomp|off] [--no-fanotify] [--include-certs] [--include-nss] [--volume PATH]... [--report PATH] -- COMMAND [ARG]...";
 
 fn main() {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -36,6 +36,8 @@ fn parse(args: &[OsString]) -> Result<RunOptions, String> {
         fanotify: true,
         volumes: Vec::new(),
         report_path: PathBuf::from(slim_sensor::REPORT_PATH),
+        include_certs: false,
+        include_nss: false,
     };
     while let Some(arg) = it.next() {
         let flag = arg.to_str().ok_or("flags must be UTF-8")?;
@@ -60,6 +62,8 @@ fn parse(args: &[OsString]) -> Result<RunOptions, String> {
                 }
             }
             "--no-fanotify" => opts.fanotify = false,
+            "--include-certs" => opts.include_certs = true,
+            "--include-nss" => opts.include_nss = true,
             "--volume" => opts.volumes.push(value()?.into()),
             "--report" => opts.report_path = value()?.into(),
             other => return Err(format!("unknown flag {other:?}")),

@@ -48,6 +48,10 @@ pub struct RunOptions {
     pub volumes: Vec<PathBuf>,
     /// Where to write the report.
     pub report_path: PathBuf,
+    /// Keep CA certificates whatever the run did.
+    pub include_certs: bool,
+    /// Keep name-service configuration and NSS/resolver libraries whatever the run did.
+    pub include_nss: bool,
 }
 
 /// Why the sensor could not do its job.
@@ -240,11 +244,13 @@ fn supervise(opts: &RunOptions, out: &Arc<Output>) -> Result<i32, SuperviseError
     }
 
     let mut seeds = record.seeds();
+    let recorded = seeds.len() as u64;
     seeds.extend(essentials(opts).into_iter().map(|p| (p, Reason::Essential)));
+    seeds.extend(closure::default_includes(Path::new("/"), opts.include_certs, opts.include_nss));
     let stats = SensorStats {
         fanotify_events: record.fanotify_events.load(Ordering::Relaxed),
         traced_syscalls: record.traced_syscalls.load(Ordering::Relaxed),
-        paths_seen: seeds.len() as u64,
+        paths_seen: recorded,
     };
     let report = Report {
         schema: SCHEMA_VERSION,

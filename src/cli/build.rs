@@ -28,6 +28,12 @@ pub struct BuildArgs {
     /// Do not send the default `GET /` to each exposed port.
     #[arg(long)]
     pub no_default_probe: bool,
+    /// Do not keep CA certificates unless the app used them.
+    #[arg(long)]
+    pub no_include_certs: bool,
+    /// Do not keep nsswitch.conf and the NSS/resolver libraries unless the app used them.
+    #[arg(long)]
+    pub no_include_nss: bool,
     /// Use this sensor binary instead of the embedded one.
     #[arg(long, value_name = "PATH")]
     pub sensor: Option<PathBuf>,
@@ -57,6 +63,8 @@ impl BuildArgs {
                 },
                 http_probe: !self.no_default_probe,
                 show_app_output: verbose,
+                include_certs: !self.no_include_certs,
+                include_nss: !self.no_include_nss,
             },
         }
     }

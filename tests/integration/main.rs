@@ -5,3 +5,4 @@ mod harness;
 
 mod build;
 mod bad_input;
+mod sensor;
