@@ -1,5 +1,6 @@
-//! The analysis run: the original image started under the sensor, probed once it listens,
-//! stopped, and the sensor's report fetched.
+//! Running an image under the sensor: the analysis of the original (recording what the app
+//! uses while probes exercise it), the verification of the slim image (supervise-only, the same
+//! probes replayed), and the repair run (recording what the slim image misses).
 
 use crate::engine::{Engine, LineSplitter, RUN_LABEL};
 use crate::error::{Error, Result};
@@ -16,7 +17,7 @@ use tokio::sync::mpsc;
 /// How many of the app's last output lines an error message quotes.
 const LOG_TAIL: usize = 15;
 
-/// How the analysis run behaves.
+/// How the runs behave.
 #[derive(Clone, Debug)]
 pub struct AnalysisOptions {
     /// How long the app may take to listen on every exposed port (and answer HTTP).
@@ -35,19 +36,31 @@ pub struct AnalysisOptions {
     pub include_nss: bool,
 }
 
+/// A probe sent to the original, with what it answered and whether its body was the same when
+/// sent twice (only then is the body compared on the slim image).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RecordedProbe {
+    /// The answer of the original.
+    pub result: ProbeResult,
+    /// True when two identical requests got identical bodies.
+    pub body_stable: bool,
+}
+
 /// What the analysis run learned.
 #[derive(Debug)]
 pub struct Analysis {
     /// The sensor's report.
     pub report: Report,
     /// Every probe sent, in order.
-    pub probes: Vec<ProbeResult>,
+    pub probes: Vec<RecordedProbe>,
+    /// True when the app ran to completion by itself (an image without exposed ports).
+    pub completed: bool,
     /// Notes for the user (ports that do not speak HTTP, ...).
     pub notes: Vec<String>,
 }
 
-/// What the image runs and how, read from its config.
-struct AppSpec {
+/// What the image runs and how, read from the original image's config.
+pub struct AppSpec {
     command: Vec<String>,
     user: String,
     stop_signal: String,
@@ -57,7 +70,8 @@ struct AppSpec {
 }
 
 impl AppSpec {
-    fn of(image: &ImageInspect) -> Result<Self> {
+    /// Reads the spec of `image`; an image with nothing to run is an input error.
+    pub fn of(image: &ImageInspect) -> Result<Self> {
         let cfg = image.config.clone().unwrap_or_default();
         let command: Vec<String> = cfg.entrypoint.unwrap_or_default().into_iter().chain(cfg.cmd.unwrap_or_default()).collect();
         if command.is_empty() {
@@ -79,55 +93,82 @@ impl AppSpec {
         })
     }
 
-    fn sensor_entrypoint(&self, opts: &AnalysisOptions) -> Vec<String> {
-        let mut args: Vec<String> = vec![
-            format!("{}/sensor", slim_sensor::SENSOR_DIR),
-            "run".into(),
-            "--user".into(),
-            self.user.clone(),
-            "--stop-signal".into(),
-            self.stop_signal.clone(),
-            "--grace".into(),
-            opts.stop_grace.as_secs_f64().to_string(),
-            "--tracer".into(),
-            opts.tracer.clone(),
-        ];
-        if !self.has_home {
-            args.push("--set-home".into());
-        }
-        if opts.include_certs {
-            args.push("--include-certs".into());
-        }
-        if opts.include_nss {
-            args.push("--include-nss".into());
-        }
-        for v in &self.volumes {
-            args.extend(["--volume".to_owned(), v.clone()]);
-        }
-        args.push("--".into());
-        args
+    /// The app's command line (ENTRYPOINT + CMD).
+    pub fn command(&self) -> &[String] {
+        &self.command
     }
 }
 
-/// The sensor binary as a tar archive holding `.slim/sensor`, for the archive API.
-pub fn sensor_archive(sensor: &[u8]) -> Result<Vec<u8>> {
+/// What the sensor does in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// fanotify and the tracer record (needs SYS_ADMIN and SYS_PTRACE); `report_missing`
+    /// lists recorded paths that do not exist.
+    Record {
+        /// List paths the app looked for and did not find.
+        report_missing: bool,
+    },
+    /// Supervision only: readiness, output and exit; no extra capabilities.
+    SuperviseOnly,
+}
+
+fn sensor_entrypoint(spec: &AppSpec, opts: &AnalysisOptions, mode: Mode) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        format!("{}/sensor", slim_sensor::SENSOR_DIR),
+        "run".into(),
+        "--user".into(),
+        spec.user.clone(),
+        "--stop-signal".into(),
+        spec.stop_signal.clone(),
+        "--grace".into(),
+        opts.stop_grace.as_secs_f64().to_string(),
+    ];
+    if !spec.has_home {
+        args.push("--set-home".into());
+    }
+    match mode {
+        Mode::Record { report_missing } => {
+            args.extend(["--tracer".to_owned(), opts.tracer.clone()]);
+            for v in &spec.volumes {
+                args.extend(["--volume".to_owned(), v.clone()]);
+            }
+            if opts.include_certs {
+                args.push("--include-certs".into());
+            }
+            if opts.include_nss {
+                args.push("--include-nss".into());
+            }
+            if report_missing {
+                args.push("--report-missing".into());
+            }
+        }
+        Mode::SuperviseOnly => args.extend(["--tracer".to_owned(), "off".to_owned(), "--no-fanotify".to_owned()]),
+    }
+    args.push("--".into());
+    args
+}
+
+/// A tar archive holding `.slim/` and the given files in it, for the archive API.
+pub fn slim_dir_archive(files: &[(&str, &[u8], u32)]) -> Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
+    let name = slim_sensor::SENSOR_DIR.trim_start_matches('/');
+    let io = |e: std::io::Error| Error::Engine(format!("packing {}: {e}", slim_sensor::SENSOR_DIR));
     let mut dir = tar::Header::new_ustar();
     dir.set_entry_type(tar::EntryType::Directory);
     dir.set_mode(0o755);
     dir.set_size(0);
-    let name = slim_sensor::SENSOR_DIR.trim_start_matches('/');
-    let io = |e: std::io::Error| Error::Engine(format!("packing the sensor: {e}"));
     builder.append_data(&mut dir, format!("{name}/"), std::io::empty()).map_err(io)?;
-    let mut file = tar::Header::new_ustar();
-    file.set_entry_type(tar::EntryType::Regular);
-    file.set_mode(0o755);
-    file.set_size(sensor.len() as u64);
-    builder.append_data(&mut file, format!("{name}/sensor"), sensor).map_err(io)?;
+    for (file, data, mode) in files {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(*mode);
+        header.set_size(data.len() as u64);
+        builder.append_data(&mut header, format!("{name}/{file}"), *data).map_err(io)?;
+    }
     builder.into_inner().map_err(io)
 }
 
-/// Output of the analysis container, split into sensor events and the app's recent lines.
+/// Output of a sensor container, split into sensor events and the app's recent lines.
 struct Output {
     events: mpsc::UnboundedReceiver<Event>,
     tail: Arc<Mutex<VecDeque<String>>>,
@@ -161,16 +202,16 @@ async fn follow_output(engine: &Engine, id: &str, show: bool) -> Result<Output> 
             for (_, line) in splitter.feed(chunk) {
                 if let Some(event) = protocol::parse_line(&line) {
                     let _ = tx.send(event);
-                } else {
-                    if show {
-                        eprint!("  app | {line}");
-                    }
-                    let mut tail = tail_writer.lock().unwrap_or_else(|e| e.into_inner());
-                    if tail.len() == LOG_TAIL {
-                        tail.pop_front();
-                    }
-                    tail.push_back(line);
+                    continue;
                 }
+                if show {
+                    eprint!("  app | {line}");
+                }
+                let mut tail = tail_writer.lock().unwrap_or_else(|e| e.into_inner());
+                if tail.len() == LOG_TAIL {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
             }
         }
     });
@@ -185,111 +226,263 @@ fn exit_text(exit_code: Option<i32>, signal: Option<i32>) -> String {
     }
 }
 
-/// Runs the analysis of `image` (by ID) under the sensor. Every container it creates carries
-/// the label `slim.run=<run>`; the caller removes them.
-pub async fn analyze(engine: &Engine, image: &ImageInspect, run: &str, sensor: &[u8], opts: &AnalysisOptions) -> Result<Analysis> {
-    let spec = AppSpec::of(image)?;
-    let image_id = image.id.clone().unwrap_or_default();
-    let bindings: HashMap<String, Option<Vec<PortBinding>>> = spec
-        .ports
-        .iter()
-        .map(|p| (format!("{p}/tcp"), Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }])))
-        .collect();
-    let body = ContainerCreateBody {
-        image: Some(image_id),
-        entrypoint: Some(spec.sensor_entrypoint(opts)),
-        cmd: Some(spec.command.clone()),
-        user: Some("0:0".into()),
-        labels: Some(HashMap::from([(RUN_LABEL.to_owned(), run.to_owned())])),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        host_config: Some(HostConfig {
-            cap_add: Some(vec!["SYS_ADMIN".into(), "SYS_PTRACE".into()]),
-            port_bindings: Some(bindings),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let id = engine.create(body).await?;
-    engine.upload(&id, "/", sensor_archive(sensor)?).await?;
-    let mut output = follow_output(engine, &id, opts.show_app_output).await?;
-    engine.start(&id).await?;
+/// One image running under the sensor. `blame` makes the error for a failing app: the app's
+/// fault (exit 4) on the original, a verification failure (exit 3) on the slim image.
+pub struct Session<'a> {
+    engine: &'a Engine,
+    id: String,
+    output: Output,
+    spec: &'a AppSpec,
+    opts: &'a AnalysisOptions,
+    blame: fn(String) -> Error,
+    deadline: Instant,
+    completed: bool,
+    exited: bool,
+}
 
-    let deadline = Instant::now() + opts.start_timeout;
-    let mut completed = false;
-    loop {
-        match output.next(deadline).await {
-            Some(Event::Listening { ports }) if !spec.ports.is_empty() && spec.ports.iter().all(|p| ports.contains(p)) => break,
-            Some(Event::Exited { exit_code: Some(0), .. }) if spec.ports.is_empty() => {
-                completed = true;
-                break;
-            }
-            Some(Event::Exited { exit_code, signal }) => {
-                return Err(Error::App(format!(
-                    "the app exited with {} before it was ready (it never listened on {:?}); its last output:\n{}",
-                    exit_text(exit_code, signal),
-                    spec.ports,
-                    output.tail()
-                )))
-            }
-            Some(Event::Failed { message, app: true }) => return Err(Error::App(format!("the app could not start: {message}"))),
-            Some(Event::Failed { message, app: false }) => return Err(Error::Engine(format!("the sensor failed: {message}"))),
-            Some(_) => {}
-            None if Instant::now() >= deadline && spec.ports.is_empty() => break,
-            None if Instant::now() >= deadline => {
-                return Err(Error::App(format!(
-                    "the app did not listen on every exposed port {:?} within {:?} (raise --start-timeout if it starts slowly); its last output:\n{}",
-                    spec.ports,
-                    opts.start_timeout,
-                    output.tail()
-                )))
-            }
-            None => {
-                return Err(Error::Engine(format!("the analysis container ended without a word from the sensor; its last output:\n{}", output.tail())))
+impl<'a> Session<'a> {
+    /// Creates, prepares and starts a container of `image_id` under the sensor.
+    pub async fn start(
+        engine: &'a Engine,
+        spec: &'a AppSpec,
+        image_id: &str,
+        run: &str,
+        sensor: &[u8],
+        opts: &'a AnalysisOptions,
+        mode: Mode,
+        blame: fn(String) -> Error,
+    ) -> Result<Session<'a>> {
+        let bindings: HashMap<String, Option<Vec<PortBinding>>> = spec
+            .ports
+            .iter()
+            .map(|p| (format!("{p}/tcp"), Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }])))
+            .collect();
+        let cap_add = matches!(mode, Mode::Record { .. }).then(|| vec!["SYS_ADMIN".to_owned(), "SYS_PTRACE".to_owned()]);
+        let body = ContainerCreateBody {
+            image: Some(image_id.to_owned()),
+            entrypoint: Some(sensor_entrypoint(spec, opts, mode)),
+            cmd: Some(spec.command.clone()),
+            user: Some("0:0".into()),
+            labels: Some(HashMap::from([(RUN_LABEL.to_owned(), run.to_owned())])),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            host_config: Some(HostConfig { cap_add, port_bindings: Some(bindings), ..Default::default() }),
+            ..Default::default()
+        };
+        let id = engine.create(body).await?;
+        engine.upload(&id, "/", slim_dir_archive(&[("sensor", sensor, 0o755)])?).await?;
+        let output = follow_output(engine, &id, opts.show_app_output).await?;
+        engine.start(&id).await?;
+        let deadline = Instant::now() + opts.start_timeout;
+        Ok(Session { engine, id, output, spec, opts, blame, deadline, completed: false, exited: false })
+    }
+
+    /// Waits until the app listens on every exposed port, or (without exposed ports) until it
+    /// exits 0 or the start timeout passes.
+    pub async fn ready(&mut self) -> Result<()> {
+        let ports = &self.spec.ports;
+        loop {
+            match self.output.next(self.deadline).await {
+                Some(Event::Listening { ports: now }) if !ports.is_empty() && ports.iter().all(|p| now.contains(p)) => return Ok(()),
+                Some(Event::Exited { exit_code: Some(0), .. }) if ports.is_empty() => {
+                    self.completed = true;
+                    return Ok(());
+                }
+                Some(Event::Exited { exit_code, signal }) => {
+                    self.exited = true;
+                    return Err((self.blame)(format!(
+                        "the app exited with {} before it was ready (it never listened on {ports:?}); its last output:\n{}",
+                        exit_text(exit_code, signal),
+                        self.output.tail()
+                    )))
+                }
+                Some(Event::Failed { message, app: true }) => return Err((self.blame)(format!("the app could not start: {message}"))),
+                Some(Event::Failed { message, app: false }) => return Err(Error::Engine(format!("the sensor failed: {message}"))),
+                Some(_) => {}
+                None if Instant::now() >= self.deadline && ports.is_empty() => return Ok(()),
+                None if Instant::now() >= self.deadline => {
+                    return Err((self.blame)(format!(
+                        "the app did not listen on every exposed port {ports:?} within {:?} (raise --start-timeout if it starts slowly); its last output:\n{}",
+                        self.opts.start_timeout,
+                        self.output.tail()
+                    )))
+                }
+                None => {
+                    return Err(Error::Engine(format!(
+                        "the container ended without a word from the sensor; its last output:\n{}",
+                        self.output.tail()
+                    )))
+                }
             }
         }
     }
 
+    /// True when the app ran to completion by itself.
+    pub fn completed(&self) -> bool {
+        self.completed
+    }
+
+    /// Where each exposed port is published.
+    pub async fn targets(&self) -> Result<Vec<Target>> {
+        let published = self.engine.published_ports(&self.id).await?;
+        Ok(self
+            .spec
+            .ports
+            .iter()
+            .filter_map(|port| {
+                let (host, host_port) = published.get(port).cloned()?;
+                Some(Target { host, host_port, container_port: *port, tls: false })
+            })
+            .collect())
+    }
+
+    /// Time left before the start timeout (at least 5 s, for probing after a slow start).
+    pub fn time_left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(5))
+    }
+
+    /// Stops the app (unless it completed), waits for the sensor's report and returns it, with a
+    /// message when the app had exited by itself before it was asked to stop.
+    pub async fn finish(mut self) -> Result<(Report, Option<String>)> {
+        if !self.completed && !self.exited {
+            self.engine.kill(&self.id, &slim_sensor::STOP_SIGNAL.to_string()).await?;
+        }
+        let deadline = Instant::now() + self.opts.stop_grace + Duration::from_secs(30);
+        loop {
+            match self.output.next(deadline).await {
+                Some(Event::Done { .. }) => break,
+                Some(Event::Failed { message, .. }) => return Err(Error::Engine(format!("the sensor failed: {message}"))),
+                Some(_) => {}
+                None => {
+                    return Err(Error::Engine(format!(
+                        "the sensor did not finish its report; the container's last output:\n{}",
+                        self.output.tail()
+                    )))
+                }
+            }
+        }
+        self.engine.wait(&self.id).await?;
+        let raw = self.engine.read_file(&self.id, slim_sensor::REPORT_PATH).await?;
+        let report: Report = serde_json::from_slice(&raw).map_err(|e| Error::Engine(format!("the sensor's report is unreadable: {e}")))?;
+        let early = (!report.app.stopped_by_sensor && !self.completed && !self.exited).then(|| {
+            format!(
+                "the app exited with {} while it was being probed; its last output:\n{}",
+                exit_text(report.app.exit_code, report.app.signal),
+                self.output.tail()
+            )
+        });
+        Ok((report, early))
+    }
+}
+
+/// Runs the analysis of the original image (by ID) under the recording sensor.
+pub async fn analyze(engine: &Engine, image: &ImageInspect, run: &str, sensor: &[u8], opts: &AnalysisOptions) -> Result<Analysis> {
+    let spec = AppSpec::of(image)?;
+    let image_id = image.id.clone().unwrap_or_default();
+    let mut session = Session::start(engine, &spec, &image_id, run, sensor, opts, Mode::Record { report_missing: false }, Error::App).await?;
+    session.ready().await?;
     let mut probes = Vec::new();
     let mut notes = Vec::new();
-    if !completed && opts.http_probe && !spec.ports.is_empty() {
-        let published = engine.published_ports(&id).await?;
+    if !session.completed() && opts.http_probe {
         let prober = Prober::new(Duration::from_secs(10)).map_err(|e| Error::Engine(e.to_string()))?;
-        for port in &spec.ports {
-            let Some((host, host_port)) = published.get(port).cloned() else {
-                notes.push(format!("port {port} is not published; not probed"));
-                continue;
-            };
-            let target = Target { host, host_port, container_port: *port };
-            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(5));
-            match prober.wait_ready(&target, left).await {
-                Ok(first) => probes.push(first),
+        for mut target in session.targets().await? {
+            match prober.wait_ready(&mut target, session.time_left()).await {
+                Ok(first) => {
+                    let again = prober.request(&target, &first.method, &first.path).await;
+                    probes.push(RecordedProbe { body_stable: again.body_sha256 == first.body_sha256, result: first });
+                }
                 Err(e) => notes.push(format!("{e}; treated as a non-HTTP port and not probed")),
             }
         }
     }
-
-    if !completed {
-        engine.kill(&id, &slim_sensor::STOP_SIGNAL.to_string()).await?;
+    let completed = session.completed();
+    let (report, early_exit) = session.finish().await?;
+    if let Some(message) = early_exit {
+        return Err(Error::App(message));
     }
-    let stop_deadline = Instant::now() + opts.stop_grace + Duration::from_secs(30);
-    loop {
-        match output.next(stop_deadline).await {
-            Some(Event::Done { .. }) => break,
-            Some(Event::Failed { message, .. }) => return Err(Error::Engine(format!("the sensor failed: {message}"))),
-            Some(_) => {}
-            None => return Err(Error::Engine(format!("the sensor did not finish its report; the container's last output:\n{}", output.tail()))),
+    Ok(Analysis { report, probes, completed, notes })
+}
+
+/// How a replay of the recorded probes went on the slim image.
+#[derive(Debug, Default)]
+pub struct Replay {
+    /// The slim image's answers, in the order of the recorded probes.
+    pub results: Vec<ProbeResult>,
+    /// What differed from the original, one line per probe.
+    pub failures: Vec<String>,
+    /// Paths the slim image looked for and lacked (repair runs only).
+    pub missing: Vec<slim_sensor::paths::PathBytes>,
+}
+
+/// Runs `image_id` (a slim image) with the same surroundings and replays `probes`. `mode` is
+/// supervise-only for verification, recording with `report_missing` for a repair run.
+pub async fn replay(
+    engine: &Engine,
+    spec: &AppSpec,
+    image_id: &str,
+    run: &str,
+    sensor: &[u8],
+    opts: &AnalysisOptions,
+    mode: Mode,
+    probes: &[RecordedProbe],
+) -> Result<Replay> {
+    let mut session = Session::start(engine, spec, image_id, run, sensor, opts, mode, Error::Verification).await?;
+    let mut replay = Replay::default();
+    match session.ready().await {
+        Ok(()) => {}
+        Err(Error::Verification(message)) => replay.failures.push(message),
+        Err(other) => return Err(other),
+    }
+    if replay.failures.is_empty() && !probes.is_empty() {
+        let prober = Prober::new(Duration::from_secs(10)).map_err(|e| Error::Engine(e.to_string()))?;
+        let targets = session.targets().await?;
+        let mut ready: HashMap<u16, Option<Target>> = HashMap::new();
+        for probe in probes {
+            let want = &probe.result;
+            if !ready.contains_key(&want.port) {
+                let mut target = targets.iter().find(|t| t.container_port == want.port).cloned();
+                match target.as_mut() {
+                    None => replay.failures.push(format!("port {} is not published on the slim image", want.port)),
+                    Some(t) => {
+                        if let Err(e) = prober.wait_ready(t, session.time_left()).await {
+                            replay.failures.push(format!("port {} of the slim image never answered: {e}", want.port));
+                            target = None;
+                        }
+                    }
+                }
+                ready.insert(want.port, target);
+            }
+            let got = match ready.get(&want.port).and_then(Option::as_ref) {
+                Some(target) => prober.request(target, &want.method, &want.path).await,
+                None => no_answer(want, "not ready".into()),
+            };
+            if let Some(failure) = compare(probe, &got) {
+                replay.failures.push(failure);
+            }
+            replay.results.push(got);
         }
     }
-    engine.wait(&id).await?;
-    let raw = engine.read_file(&id, slim_sensor::REPORT_PATH).await?;
-    let report: Report = serde_json::from_slice(&raw).map_err(|e| Error::Engine(format!("the sensor's report is unreadable: {e}")))?;
-    if !report.app.stopped_by_sensor && !completed {
-        return Err(Error::App(format!(
-            "the app exited with {} while it was being probed; its last output:\n{}",
-            exit_text(report.app.exit_code, report.app.signal),
-            output.tail()
-        )));
+    let (report, early_exit) = session.finish().await?;
+    replay.failures.extend(early_exit);
+    replay.missing = report.missing;
+    Ok(replay)
+}
+
+/// `want`'s request, unanswered.
+fn no_answer(want: &ProbeResult, error: String) -> ProbeResult {
+    ProbeResult { status: None, body_sha256: None, bytes: 0, latency_ms: 0, error: Some(error), ..want.clone() }
+}
+
+/// What differs between the original's answer and the slim image's, if anything.
+fn compare(probe: &RecordedProbe, got: &ProbeResult) -> Option<String> {
+    let want = &probe.result;
+    let what = format!("{} {} on port {}", want.method, want.path, want.port);
+    if got.status != want.status {
+        let show = |r: &ProbeResult| r.status.map(|s| s.to_string()).unwrap_or_else(|| format!("no answer ({})", r.error.clone().unwrap_or_default()));
+        return Some(format!("{what}: the original answered {}, the slim image {}", show(want), show(got)));
     }
-    Ok(Analysis { report, probes, notes })
+    if probe.body_stable && want.method == "GET" && got.body_sha256 != want.body_sha256 {
+        return Some(format!("{what}: same status {}, different body ({} bytes, was {})", got.status.unwrap_or(0), got.bytes, want.bytes));
+    }
+    None
 }

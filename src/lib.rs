@@ -8,8 +8,11 @@ pub mod analyze;
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod exclude;
 pub mod pipeline;
 pub mod reference;
+pub mod repair;
+pub mod report;
 pub mod sensor_bin;
 pub mod writer;
 

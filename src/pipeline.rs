@@ -2,14 +2,18 @@
 //! creates carries `slim.run=<id>`, and [`Run::cleanup`] removes them (and an untagged slim
 //! image) on every exit path.
 
-use crate::analyze::{self, AnalysisOptions};
+use crate::analyze::{self, AnalysisOptions, AppSpec, Mode};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::reference;
+use crate::exclude::Excludes;
+use crate::reference::{self, Tagged};
+use crate::repair;
+use crate::report::{BuildReport, ImageInfo, Phase, Repair, Sensor};
 use crate::writer::{archive, config, layer};
 use bollard::models::{ContainerCreateBody, ImageInspect};
 use futures_util::TryStreamExt;
-use std::collections::HashMap;
+use slim_sensor::report::{KeptPath, Reason};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,6 +29,17 @@ pub struct BuildOptions {
     pub sensor: Option<PathBuf>,
     /// The analysis run.
     pub analysis: AnalysisOptions,
+    /// Verify the slim image before tagging it.
+    pub verify: bool,
+    /// How many repair rounds a failed verification may trigger.
+    pub repair_rounds: u32,
+    /// Keep a failed slim image, tagged `<tag>-failed`.
+    pub keep_failed: bool,
+    /// `--exclude` patterns.
+    pub excludes: Vec<String>,
+    /// Paths dropped from the keep-set after analysis (a hidden fault-injection option for
+    /// testing verification and repair).
+    pub debug_drop: Vec<String>,
 }
 
 /// What a finished build produced.
@@ -38,14 +53,10 @@ pub struct BuildSummary {
     pub original_size: u64,
     /// Size of the slim image in bytes.
     pub slim_size: u64,
-    /// Paths in the keep-set.
+    /// Entries in the slim layer.
     pub files_kept: u64,
-    /// Each phase and how long it took.
-    pub phases: Vec<(&'static str, Duration)>,
     /// The whole build.
     pub elapsed: Duration,
-    /// Things the user should know.
-    pub notes: Vec<String>,
 }
 
 /// One build's identity and the debris it may leave: removed by [`Run::cleanup`].
@@ -80,71 +91,183 @@ impl Run {
     }
 }
 
+/// Times the phases, prints one line per phase, and records them in the report.
 struct Phases {
-    list: Vec<(&'static str, Duration)>,
     at: Instant,
     quiet: bool,
 }
 
 impl Phases {
-    fn done(&mut self, name: &'static str, detail: impl std::fmt::Display) {
+    fn done(&mut self, report: &mut BuildReport, name: &'static str, detail: impl std::fmt::Display) {
         let took = self.at.elapsed();
         self.at = Instant::now();
         if !self.quiet {
             eprintln!("slim: {name:<9} {:>6.1}s  {detail}", took.as_secs_f64());
         }
-        self.list.push((name, took));
+        report.phases.push(Phase { name: name.into(), seconds: took.as_secs_f64() });
     }
 }
 
-/// Runs the whole build. The caller calls [`Run::cleanup`] afterwards, whatever the result.
-pub async fn build(run: &Run, opts: &BuildOptions, quiet: bool) -> Result<BuildSummary> {
+/// A slim image loaded into the engine (untagged).
+struct Built {
+    id: String,
+    stats: layer::LayerStats,
+}
+
+/// Runs the whole build, filling `report` as it goes. The caller calls [`Run::cleanup`]
+/// afterwards and writes the report, whatever the result.
+pub async fn build(run: &Run, opts: &BuildOptions, quiet: bool, report: &mut BuildReport) -> Result<BuildSummary> {
     let started = Instant::now();
     let engine = &run.engine;
-    let mut phases = Phases { list: Vec::new(), at: started, quiet };
+    let mut phases = Phases { at: started, quiet };
     let sensor = crate::sensor_bin::load(opts.sensor.as_deref())?;
+    let excludes = Excludes::new(&opts.excludes)?;
     let image = engine.inspect_image(&opts.image).await?;
     let image_id = image.id.clone().unwrap_or_default();
+    report.source.id = image_id.clone();
+    report.source.size = image.size.unwrap_or(0).max(0) as u64;
     let tag = reference::slim_tag(&opts.image, &image_id, opts.tag.as_deref())?;
     check_platform(&image)?;
-    phases.done("inspect", format_args!("{} ({})", opts.image, short(&image_id)));
+    let spec = AppSpec::of(&image)?;
+    phases.done(report, "inspect", format_args!("{} ({})", opts.image, short(&image_id)));
 
     let analysis = analyze::analyze(engine, &image, &run.id, &sensor, &opts.analysis).await?;
-    let answered = analysis.probes.iter().filter(|p| p.status.is_some()).count();
+    report.set_probes(&analysis.probes);
+    let stats = &analysis.report.stats;
+    report.sensor = Sensor {
+        tracer: analysis.report.tracer.clone(),
+        fanotify_events: stats.fanotify_events,
+        traced_syscalls: stats.traced_syscalls,
+        paths_seen: stats.paths_seen,
+    };
+    report.warnings.extend(analysis.notes.iter().cloned());
+    report.warnings.extend(analysis.report.warnings.iter().cloned());
+    let answered = analysis.probes.iter().filter(|p| p.result.status.is_some()).count();
     phases.done(
+        report,
         "analyze",
         format_args!("{} paths kept, {} probe(s) answered, tracer {}", analysis.report.keep.len(), answered, analysis.report.tracer),
     );
-    let mut notes = analysis.notes.clone();
-    notes.extend(analysis.report.warnings.iter().cloned());
 
-    let (stats, mut spool) = write_layer(engine, &image, &run.id, &analysis.report).await?;
-    phases.done("filter", format_args!("{} entries kept, {} dropped, layer {}", stats.kept, stats.dropped, human(stats.size)));
-    notes.extend(stats.dangling_links.iter().map(|l| format!("hard link {l} dropped: its target was not kept")));
-
+    let mut keep: Vec<KeptPath> =
+        analysis.report.keep.iter().filter(|k| !opts.debug_drop.iter().any(|d| d.as_bytes() == k.path.0.as_slice())).cloned().collect();
+    warn_excluded_entrypoint(&keep, &spec, &excludes, report);
     let labels = config::SlimLabels { source_image: opts.image.clone(), source_id: image_id.clone() };
-    let cfg = config::build(&image, &stats.diff_id, &labels);
-    let existed = engine.image_exists(&cfg.id).await?;
-    run.set_pending((!existed).then(|| cfg.id.clone()));
-    load(engine, &cfg, &stats.diff_id, &mut spool).await?;
-    drop(spool);
-    phases.done("load", short(&cfg.id));
+    let mut round = 0;
+    let built = loop {
+        let built = write_image(run, &image, &keep, &excludes, &labels).await?;
+        report.files.kept = built.stats.kept;
+        report.files.removed = built.stats.dropped;
+        report.files.by_reason = by_reason(&keep);
+        report.warnings.extend(built.stats.dangling_links.iter().map(|l| format!("hard link {l} dropped: its target was not kept")));
+        phases.done(report, "write", format_args!("{} entries kept, {} dropped, {}", built.stats.kept, built.stats.dropped, short(&built.id)));
+        if !opts.verify {
+            report.verification.verdict = "skipped".into();
+            break built;
+        }
+        let replay = analyze::replay(engine, &spec, &built.id, &run.id, &sensor, &opts.analysis, Mode::SuperviseOnly, &analysis.probes).await?;
+        for (probe, result) in report.probes.iter_mut().zip(&replay.results) {
+            probe.slim = Some(result.clone());
+        }
+        report.verification.failures = replay.failures.clone();
+        if replay.failures.is_empty() {
+            report.verification.verdict = "passed".into();
+            phases.done(report, "verify", "passed: the slim image answered as the original did");
+            break built;
+        }
+        report.verification.verdict = "failed".into();
+        phases.done(report, "verify", format_args!("failed: {}", replay.failures[0].lines().next().unwrap_or("")));
+        if round == opts.repair_rounds {
+            return Err(give_up(run, opts, &tag, &built, &replay.failures, report).await);
+        }
+        round += 1;
+        let probe = analyze::replay(engine, &spec, &built.id, &run.id, &sensor, &opts.analysis, Mode::Record { report_missing: true }, &analysis.probes).await?;
+        let found = repair::candidates(&probe.missing, &built.stats.original_paths, &excludes);
+        report.repairs.push(Repair {
+            round,
+            failures: replay.failures.clone(),
+            added: found.add.iter().map(|p| p.to_string()).collect(),
+            excluded: found.excluded.iter().map(|(p, pattern)| format!("{p} (--exclude {pattern})")).collect(),
+        });
+        if found.add.is_empty() {
+            return Err(give_up(run, opts, &tag, &built, &replay.failures, report).await);
+        }
+        engine.remove_run(&run.id).await?;
+        engine.remove_image(&built.id).await?;
+        run.set_pending(None);
+        let seeds = repair::next_seeds(&keep, &found.add);
+        keep = repair::closure_on_original(engine, &image_id, &run.id, &sensor, &seeds, opts.analysis.include_certs, opts.analysis.include_nss).await?;
+        phases.done(report, "repair", format_args!("round {round}: added {}", report.repairs.last().map(|r| r.added.join(", ")).unwrap_or_default()));
+    };
 
-    engine.tag(&cfg.id, &tag.repo, &tag.tag).await?;
+    engine.tag(&built.id, &tag.repo, &tag.tag).await?;
     run.set_pending(None);
-    phases.done("tag", &tag);
+    phases.done(report, "tag", &tag);
 
-    let slim = engine.inspect_image(&cfg.id).await?;
+    let slim = engine.inspect_image(&built.id).await?;
+    let slim_size = slim.size.unwrap_or(0).max(0) as u64;
+    report.slim = Some(ImageInfo { name: tag.to_string(), id: built.id.clone(), size: slim_size });
+    report.ratio = (slim_size > 0).then(|| report.source.size as f64 / slim_size as f64);
     Ok(BuildSummary {
         tag: tag.to_string(),
-        image_id: cfg.id,
-        original_size: image.size.unwrap_or(0).max(0) as u64,
-        slim_size: slim.size.unwrap_or(0).max(0) as u64,
-        files_kept: stats.kept,
-        phases: phases.list,
+        image_id: built.id,
+        original_size: report.source.size,
+        slim_size,
+        files_kept: built.stats.kept,
         elapsed: started.elapsed(),
-        notes,
     })
+}
+
+/// The verification error, after the failed image is removed (or kept as `<tag>-failed`).
+async fn give_up(run: &Run, opts: &BuildOptions, tag: &Tagged, built: &Built, failures: &[String], report: &BuildReport) -> Error {
+    let mut message = format!("the slim image failed verification; no tag was written.\n{}", failures.join("\n"));
+    for excluded in report.repairs.iter().flat_map(|r| &r.excluded) {
+        message.push_str(&format!("\nthe slim image needs {excluded}, which you excluded"));
+    }
+    if opts.keep_failed {
+        let failed_tag = format!("{}-failed", tag.tag);
+        match run.engine.tag(&built.id, &tag.repo, &failed_tag).await {
+            Ok(()) => {
+                run.set_pending(None);
+                message.push_str(&format!("\nthe failed image is kept as {}:{failed_tag}", tag.repo));
+            }
+            Err(e) => message.push_str(&format!("\n(keeping the failed image failed: {e})")),
+        }
+    }
+    Error::Verification(message)
+}
+
+/// Warns when an exclude removes what the app executed or the entrypoint itself.
+fn warn_excluded_entrypoint(keep: &[KeptPath], spec: &AppSpec, excludes: &Excludes, report: &mut BuildReport) {
+    let entry = spec.command().first().map(String::as_bytes).unwrap_or_default();
+    for k in keep {
+        let executed = k.reason == Reason::Exec || k.path.0 == entry;
+        if let (true, Some(pattern)) = (executed, excludes.matching(&k.path.0)) {
+            let warning = format!("--exclude {pattern} removes {}, which the app executed", k.path);
+            eprintln!("slim: warning: {warning}");
+            report.warnings.push(warning);
+        }
+    }
+}
+
+fn by_reason(keep: &[KeptPath]) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for k in keep {
+        let name = serde_json::to_value(k.reason).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        *counts.entry(name).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Filters the pristine export into a layer and loads the image (untagged, registered as
+/// pending so a failure removes it).
+async fn write_image(run: &Run, image: &ImageInspect, keep: &[KeptPath], excludes: &Excludes, labels: &config::SlimLabels) -> Result<Built> {
+    let (stats, mut spool) = write_layer(&run.engine, image, &run.id, keep, excludes).await?;
+    let cfg = config::build(image, &stats.diff_id, labels);
+    let existed = run.engine.image_exists(&cfg.id).await?;
+    run.set_pending((!existed).then(|| cfg.id.clone()));
+    load(&run.engine, &cfg, &stats.diff_id, &mut spool).await?;
+    Ok(Built { id: cfg.id, stats })
 }
 
 fn check_platform(image: &ImageInspect) -> Result<()> {
@@ -158,7 +281,7 @@ fn check_platform(image: &ImageInspect) -> Result<()> {
 
 /// Exports a never-started container of the original image and filters it into a spooled
 /// layer. Returns the layer's stats and the spool file.
-async fn write_layer(engine: &Engine, image: &ImageInspect, run: &str, report: &slim_sensor::report::Report) -> Result<(layer::LayerStats, std::fs::File)> {
+async fn write_layer(engine: &Engine, image: &ImageInspect, run: &str, keep: &[KeptPath], excludes: &Excludes) -> Result<(layer::LayerStats, std::fs::File)> {
     let body = ContainerCreateBody {
         image: image.id.clone(),
         labels: Some(HashMap::from([(crate::engine::RUN_LABEL.to_owned(), run.to_owned())])),
@@ -167,7 +290,7 @@ async fn write_layer(engine: &Engine, image: &ImageInspect, run: &str, report: &
     let pristine = engine.create(body).await?;
     let export = engine.export(&pristine).map_err(std::io::Error::other);
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(export));
-    let filter = layer::KeepFilter::new(report.keep.iter().map(|k| k.path.0.as_slice()));
+    let filter = layer::KeepFilter::new(keep.iter().map(|k| k.path.0.as_slice()), excludes.clone());
     let io = |e: std::io::Error| Error::Engine(format!("filtering the export into the slim layer: {e}"));
     let result = tokio::task::spawn_blocking(move || -> std::io::Result<(layer::LayerStats, std::fs::File)> {
         let mut spool = tempfile::tempfile()?;

@@ -8,15 +8,35 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const USAGE: &str = "usage: slim-sensor run [--user USER] [--stop-signal SIG] [--grace SECS] [--set-home] \
-[--tracer seccomp|off] [--no-fanotify] [--include-certs] [--include-nss] [--volume PATH]... [--report PATH] -- COMMAND [ARG]...";
+[--tracer seccomp|off] [--no-fanotify] [--include-certs] [--include-nss] [--report-missing] [--volume PATH]... [--report PATH] -- COMMAND [ARG]...";
 
 fn main() {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if args.first().and_then(|a| a.to_str()) == Some("closure") {
+        std::process::exit(closure(&args[1..]));
+    }
     match parse(&args) {
         Ok(opts) => std::process::exit(supervise::run(&opts)),
         Err(message) => {
             eprintln!("slim-sensor: {message}\n{USAGE}");
             std::process::exit(125);
+        }
+    }
+}
+
+/// `slim-sensor closure SEEDS.json REPORT.json [--include-certs] [--include-nss]`.
+fn closure(args: &[OsString]) -> i32 {
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    let files: Vec<&OsString> = args.iter().filter(|a| !a.to_string_lossy().starts_with("--")).collect();
+    let [seeds, report] = files[..] else {
+        eprintln!("slim-sensor: usage: slim-sensor closure SEEDS.json REPORT.json [--include-certs] [--include-nss]");
+        return 125;
+    };
+    match supervise::closure_only(seeds.as_ref(), report.as_ref(), flag("--include-certs"), flag("--include-nss")) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("slim-sensor: {e}");
+            125
         }
     }
 }
@@ -38,6 +58,7 @@ fn parse(args: &[OsString]) -> Result<RunOptions, String> {
         report_path: PathBuf::from(slim_sensor::REPORT_PATH),
         include_certs: false,
         include_nss: false,
+        report_missing: false,
     };
     while let Some(arg) = it.next() {
         let flag = arg.to_str().ok_or("flags must be UTF-8")?;
@@ -64,6 +85,7 @@ fn parse(args: &[OsString]) -> Result<RunOptions, String> {
             "--no-fanotify" => opts.fanotify = false,
             "--include-certs" => opts.include_certs = true,
             "--include-nss" => opts.include_nss = true,
+            "--report-missing" => opts.report_missing = true,
             "--volume" => opts.volumes.push(value()?.into()),
             "--report" => opts.report_path = value()?.into(),
             other => return Err(format!("unknown flag {other:?}")),

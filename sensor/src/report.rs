@@ -77,6 +77,26 @@ pub struct Report {
     pub stats: SensorStats,
     /// The keep-set, sorted by path.
     pub keep: Vec<KeptPath>,
+    /// Paths the app looked up or opened that do not exist here (filled only on request: a
+    /// repair run of the slim image lists what it missed).
+    #[serde(default)]
+    pub missing: Vec<PathBytes>,
     /// Things a user should know (a tracer that could not start, a queue overflow, ...).
     pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// A report that holds only a keep-set (the sensor's `closure` subcommand).
+    pub fn closure_only(keep: Vec<KeptPath>) -> Report {
+        Report {
+            schema: SCHEMA_VERSION,
+            sensor_version: env!("CARGO_PKG_VERSION").to_owned(),
+            tracer: "off".into(),
+            app: AppOutcome::default(),
+            stats: SensorStats::default(),
+            keep,
+            missing: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
 }

@@ -52,6 +52,8 @@ pub struct RunOptions {
     pub include_certs: bool,
     /// Keep name-service configuration and NSS/resolver libraries whatever the run did.
     pub include_nss: bool,
+    /// List recorded paths that do not exist (for repairing a slim image).
+    pub report_missing: bool,
 }
 
 /// Why the sensor could not do its job.
@@ -191,10 +193,20 @@ fn supervise(opts: &RunOptions, out: &Arc<Output>) -> Result<i32, SuperviseError
     }
     let spawned = cmd.spawn();
     drop(child_sock);
-    let mut child = spawned.map_err(|source| SuperviseError::Spawn {
-        command: opts.command[0].to_string_lossy().into_owned(),
-        source,
-    })?;
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(source) => {
+            // Still report: a repair run learns from it which entrypoint the image lacks.
+            let error = SuperviseError::Spawn { command: opts.command[0].to_string_lossy().into_owned(), source };
+            for candidate in program_candidates(opts) {
+                record.add(candidate.0, Reason::Exec);
+            }
+            stop.store(true, Ordering::Relaxed);
+            out.event(&Event::Failed { message: error.to_string(), app: true });
+            let outcome = AppOutcome { exit_code: Some(127), ..AppOutcome::default() };
+            return finish(opts, out, &record, outcome, warnings);
+        }
+    };
     let app_pid = child.id() as i32;
     out.event(&Event::Started { pid: app_pid });
 
@@ -243,8 +255,14 @@ fn supervise(opts: &RunOptions, out: &Arc<Output>) -> Result<i32, SuperviseError
         warnings.push(warning);
     }
 
+    finish(opts, out, &record, outcome, warnings)
+}
+
+/// Computes the keep-set, writes the report, says so, and returns the sensor's exit code.
+fn finish(opts: &RunOptions, out: &Output, record: &Record, outcome: AppOutcome, warnings: Vec<String>) -> Result<i32, SuperviseError> {
     let mut seeds = record.seeds();
     let recorded = seeds.len() as u64;
+    let missing = if opts.report_missing { missing_paths(&seeds) } else { Vec::new() };
     seeds.extend(essentials(opts).into_iter().map(|p| (p, Reason::Essential)));
     seeds.extend(closure::default_includes(Path::new("/"), opts.include_certs, opts.include_nss));
     let stats = SensorStats {
@@ -259,6 +277,7 @@ fn supervise(opts: &RunOptions, out: &Arc<Output>) -> Result<i32, SuperviseError
         app: outcome.clone(),
         stats,
         keep: closure::keep_set(Path::new("/"), seeds),
+        missing,
         warnings,
     };
     write_report(&opts.report_path, &report)?;
@@ -364,22 +383,41 @@ fn essentials(opts: &RunOptions) -> Vec<PathBytes> {
     if let Ok(cwd) = std::env::current_dir() {
         out.push(cwd.into());
     }
-    let program = opts.command[0].as_bytes();
-    if program.contains(&b'/') {
-        let abs = if program.starts_with(b"/") {
-            PathBuf::from(&opts.command[0])
-        } else {
-            std::env::current_dir().unwrap_or_default().join(&opts.command[0])
-        };
-        out.push(abs.into());
-    } else if let Some(path) = std::env::var_os("PATH") {
-        let found = std::env::split_paths(&path).map(|d| d.join(&opts.command[0])).find(|p| p.is_file());
-        out.extend(found.map(PathBytes::from));
-    }
+    out.extend(program_candidates(opts).into_iter().find(|p| p.as_path().is_file()));
     out
 }
 
-fn write_report(path: &Path, report: &Report) -> Result<(), SuperviseError> {
+/// Where the entrypoint may be: itself when it has a `/`, else each PATH directory's entry.
+fn program_candidates(opts: &RunOptions) -> Vec<PathBytes> {
+    let program = &opts.command[0];
+    if program.as_bytes().contains(&b'/') {
+        return vec![std::env::current_dir().unwrap_or_default().join(program).into()];
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|d| PathBytes::from(d.join(program))).collect()
+}
+
+/// Recorded paths (outside /proc, /sys, /dev) that do not exist.
+fn missing_paths(seeds: &[(PathBytes, Reason)]) -> Vec<PathBytes> {
+    seeds
+        .iter()
+        .filter(|(p, _)| !closure::is_outside_image(&p.0) && std::fs::symlink_metadata(p.as_path()).is_err())
+        .map(|(p, _)| p.clone())
+        .collect()
+}
+
+/// Computes the keep-set of `seeds` (a JSON list of kept paths) against this container's
+/// filesystem, with the default includes, and writes it as a report. No app runs.
+pub fn closure_only(seeds_file: &Path, report_path: &Path, certs: bool, nss: bool) -> Result<(), SuperviseError> {
+    let raw = std::fs::read(seeds_file).map_err(io_err("reading the seeds"))?;
+    let seeds: Vec<crate::report::KeptPath> =
+        serde_json::from_slice(&raw).map_err(|e| SuperviseError::Io { what: "parsing the seeds", source: e.into() })?;
+    let mut seeds: Vec<(PathBytes, Reason)> = seeds.into_iter().map(|k| (k.path, k.reason)).collect();
+    seeds.extend(closure::default_includes(Path::new("/"), certs, nss));
+    write_report(report_path, &Report::closure_only(closure::keep_set(Path::new("/"), seeds)))
+}
+
+pub(crate) fn write_report(path: &Path, report: &Report) -> Result<(), SuperviseError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io_err("creating the report directory"))?;
     }

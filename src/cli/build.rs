@@ -4,6 +4,7 @@ use crate::analyze::AnalysisOptions;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::pipeline::{self, human, BuildOptions, BuildSummary, Run};
+use crate::report::{BuildReport, Outcome};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,6 +35,33 @@ pub struct BuildArgs {
     /// Do not keep nsswitch.conf and the NSS/resolver libraries unless the app used them.
     #[arg(long)]
     pub no_include_nss: bool,
+    /// Do not verify the slim image before tagging it (not recommended).
+    #[arg(long)]
+    pub no_verify: bool,
+    /// How many times a failed verification may be repaired (paths the slim image looked for
+    /// are added back from the original).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub repair_rounds: u32,
+    /// Keep a slim image that failed verification, tagged TAG-failed.
+    #[arg(long)]
+    pub keep_failed: bool,
+    /// Leave out paths matching GLOB (absolute, or any depth without a leading /); a directory
+    /// takes its content with it. Repeatable.
+    #[arg(long, visible_alias = "exclude-pattern", value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Write the JSON report here (schema: docs/report.schema.json).
+    #[arg(long, default_value = "slim.report.json", value_name = "FILE")]
+    pub report: PathBuf,
+    /// Write no JSON report.
+    #[arg(long)]
+    pub no_report: bool,
+    /// Also write a Markdown summary (for a CI step summary).
+    #[arg(long, value_name = "FILE")]
+    pub report_md: Option<PathBuf>,
+    /// Testing aid: drop PATH from the keep-set after analysis, to exercise verification and
+    /// repair.
+    #[arg(long, hide = true, value_name = "PATH")]
+    pub debug_drop_path: Vec<String>,
     /// Use this sensor binary instead of the embedded one.
     #[arg(long, value_name = "PATH")]
     pub sensor: Option<PathBuf>,
@@ -66,6 +94,11 @@ impl BuildArgs {
                 include_certs: !self.no_include_certs,
                 include_nss: !self.no_include_nss,
             },
+            verify: !self.no_verify,
+            repair_rounds: self.repair_rounds,
+            keep_failed: self.keep_failed,
+            excludes: self.exclude.clone(),
+            debug_drop: self.debug_drop_path.clone(),
         }
     }
 }
@@ -82,26 +115,54 @@ async fn interrupted() {
     }
 }
 
-/// Runs `slim build`; everything the run created is removed whatever happens.
+/// Runs `slim build`; everything the run created is removed whatever happens, and the reports
+/// are written whatever the outcome.
 pub async fn run(args: &BuildArgs, quiet: bool, verbose: bool) -> Result<()> {
+    let mut report = BuildReport::new(&args.image);
+    let result = build(args, quiet, verbose, &mut report).await;
+    report.outcome = match &result {
+        Ok(_) => Outcome { exit_code: 0, error: None },
+        Err(e) => Outcome { exit_code: e.exit_code(), error: Some(e.to_string()) },
+    };
+    let written = write_reports(args, &report);
+    let summary = result?;
+    written?;
+    print_summary(&summary, &report.warnings, quiet);
+    println!("{}", summary.tag);
+    Ok(())
+}
+
+async fn build(args: &BuildArgs, quiet: bool, verbose: bool, report: &mut BuildReport) -> Result<BuildSummary> {
     let engine = Engine::connect().await?;
     let run = Run::new(engine);
     let opts = args.options(verbose);
     let result = tokio::select! {
-        r = pipeline::build(&run, &opts, quiet) => r,
+        r = pipeline::build(&run, &opts, quiet, report) => r,
         _ = interrupted() => Err(Error::Interrupted),
     };
     let cleaned = run.cleanup().await;
     let summary = result?;
     cleaned?;
-    print_summary(&summary, quiet);
-    println!("{}", summary.tag);
+    Ok(summary)
+}
+
+fn write_reports(args: &BuildArgs, report: &BuildReport) -> Result<()> {
+    let write = |path: &PathBuf, bytes: &[u8]| {
+        std::fs::write(path, bytes).map_err(|e| Error::Input(format!("cannot write the report {}: {e}", path.display())))
+    };
+    if !args.no_report {
+        let json = serde_json::to_vec_pretty(report).map_err(|e| Error::Engine(format!("encoding the report: {e}")))?;
+        write(&args.report, &json)?;
+    }
+    if let Some(md) = &args.report_md {
+        write(md, report.to_markdown().as_bytes())?;
+    }
     Ok(())
 }
 
-fn print_summary(s: &BuildSummary, quiet: bool) {
-    for note in &s.notes {
-        eprintln!("slim: note: {note}");
+fn print_summary(s: &BuildSummary, warnings: &[String], quiet: bool) {
+    for warning in warnings {
+        eprintln!("slim: note: {warning}");
     }
     if quiet {
         return;

@@ -5,6 +5,7 @@
 //! `security.capability`) intact, into a spool file, while the sha256 of the layer (its
 //! diff_id) is computed. Memory does not grow with the image.
 
+use crate::exclude::Excludes;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
@@ -18,15 +19,16 @@ const INIT_LAYER: [&[u8]; 8] =
 /// and `/tmp` (with its 1777 mode).
 const ALWAYS_DIRS: [&[u8]; 4] = [b"proc", b"sys", b"dev", b"tmp"];
 
-/// Which export entries go into the slim layer.
+/// Which export entries go into the slim layer: the keep-set minus the user's excludes.
 pub struct KeepFilter {
     keep: HashSet<Vec<u8>>,
+    excludes: Excludes,
 }
 
 impl KeepFilter {
-    /// A filter keeping `paths` (absolute in-image paths).
-    pub fn new<'a>(paths: impl IntoIterator<Item = &'a [u8]>) -> Self {
-        KeepFilter { keep: paths.into_iter().map(|p| normalize(p).to_vec()).collect() }
+    /// A filter keeping `paths` (absolute in-image paths) unless `excludes` match them.
+    pub fn new<'a>(paths: impl IntoIterator<Item = &'a [u8]>, excludes: Excludes) -> Self {
+        KeepFilter { keep: paths.into_iter().map(|p| normalize(p).to_vec()).collect(), excludes }
     }
 
     /// True when the export entry `path` (relative, as tar writes it) is kept.
@@ -35,8 +37,17 @@ impl KeepFilter {
         if path.is_empty() || INIT_LAYER.contains(&path) {
             return false;
         }
-        self.keep.contains(path) || (is_dir && ALWAYS_DIRS.contains(&path))
+        let wanted = self.keep.contains(path) || (is_dir && ALWAYS_DIRS.contains(&path));
+        wanted && self.excludes.matching(&absolute(path)).is_none()
     }
+}
+
+/// `usr/bin` -> `/usr/bin`.
+fn absolute(path: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.len() + 1);
+    out.push(b'/');
+    out.extend_from_slice(path);
+    out
 }
 
 /// `./usr/bin/`, `/usr/bin` and `usr/bin` all become `usr/bin`.
@@ -70,6 +81,8 @@ pub struct LayerStats {
     pub content_bytes: u64,
     /// Hard links whose target was not kept, dropped (paths).
     pub dangling_links: Vec<String>,
+    /// Every path of the export (absolute), kept or not: what a repair may add back.
+    pub original_paths: HashSet<Vec<u8>>,
 }
 
 /// A writer that hashes and counts what passes through.
@@ -100,10 +113,12 @@ pub fn write_layer(export: impl Read, filter: &KeepFilter, out: impl Write) -> i
     let mut written: HashSet<Vec<u8>> = HashSet::new();
     let (mut kept, mut dropped, mut content_bytes) = (0u64, 0u64, 0u64);
     let mut dangling_links = Vec::new();
+    let mut original_paths = HashSet::new();
     for entry in archive.entries()? {
         let mut entry = entry?;
         let kind = entry.header().entry_type();
         let path = entry.path_bytes().into_owned();
+        original_paths.insert(absolute(normalize(&path)));
         if !filter.keeps(&path, kind.is_dir()) {
             dropped += 1;
             continue;
@@ -144,6 +159,7 @@ pub fn write_layer(export: impl Read, filter: &KeepFilter, out: impl Write) -> i
         dropped,
         content_bytes,
         dangling_links,
+        original_paths,
     })
 }
 
@@ -242,7 +258,7 @@ mod tests {
         let long = format!("/usr/{}", "d".repeat(120));
         let keep: Vec<&[u8]> = vec![b"/etc", b"/etc/hosts", b"/usr", b"/usr/bin", b"/usr/bin/su", b"/usr/bin/su-link", long.as_bytes()];
         let mut out = Vec::new();
-        let stats = write_layer(export().as_slice(), &KeepFilter::new(keep), &mut out).unwrap();
+        let stats = write_layer(export().as_slice(), &KeepFilter::new(keep, Excludes::none()), &mut out).unwrap();
         let got = read_back(&out);
         let names: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
         assert_eq!(names, vec!["etc/", "tmp/", "usr/", "usr/bin/", "usr/bin/su", "usr/bin/su-link", &long[1..]]);
@@ -260,11 +276,22 @@ mod tests {
     fn same_input_same_layer_and_dangling_links_dropped() {
         let keep: Vec<&[u8]> = vec![b"/usr", b"/usr/bin", b"/usr/bin/su-link"];
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        let sa = write_layer(export().as_slice(), &KeepFilter::new(keep.clone()), &mut a).unwrap();
-        let sb = write_layer(export().as_slice(), &KeepFilter::new(keep), &mut b).unwrap();
+        let sa = write_layer(export().as_slice(), &KeepFilter::new(keep.clone(), Excludes::none()), &mut a).unwrap();
+        let sb = write_layer(export().as_slice(), &KeepFilter::new(keep, Excludes::none()), &mut b).unwrap();
         assert_eq!(a, b);
         assert_eq!(sa.diff_id, sb.diff_id);
         assert_eq!(sa.dangling_links, vec!["usr/bin/su-link".to_owned()]);
+        assert!(sa.original_paths.contains(&b"/usr/bin/unused"[..]));
+    }
+
+    #[test]
+    fn excludes_win_over_the_keep_set() {
+        let keep: Vec<&[u8]> = vec![b"/usr", b"/usr/bin", b"/usr/bin/su", b"/usr/bin/unused"];
+        let excludes = Excludes::new(&["/usr/bin/su".to_owned()]).unwrap();
+        let mut out = Vec::new();
+        write_layer(export().as_slice(), &KeepFilter::new(keep, excludes), &mut out).unwrap();
+        let names: Vec<String> = read_back(&out).into_iter().map(|g| g.0).collect();
+        assert_eq!(names, vec!["tmp/", "usr/", "usr/bin/", "usr/bin/unused"]);
     }
 
     #[test]
@@ -275,7 +302,7 @@ mod tests {
         entry(&mut b, "usr/bin/ping", tar::EntryType::Regular, b"ping", None);
         let input = b.into_inner().unwrap();
         let mut out = Vec::new();
-        write_layer(input.as_slice(), &KeepFilter::new(vec![&b"/usr/bin/ping"[..]]), &mut out).unwrap();
+        write_layer(input.as_slice(), &KeepFilter::new(vec![&b"/usr/bin/ping"[..]], Excludes::none()), &mut out).unwrap();
         let mut a = tar::Archive::new(out.as_slice());
         let mut e = a.entries().unwrap().next().unwrap().unwrap();
         let exts: Vec<(String, Vec<u8>)> =
