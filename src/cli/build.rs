@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::pipeline::{self, human, BuildOptions, BuildSummary, Run};
 use crate::report::{BuildReport, Outcome};
 use clap::{Args, ValueEnum};
+use futures_util::FutureExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -136,8 +137,13 @@ async fn build(args: &BuildArgs, quiet: bool, verbose: bool, report: &mut BuildR
     let engine = Engine::connect().await?;
     let run = Run::new(engine);
     let opts = args.options(verbose);
+    // A panic must not skip the cleanup below: it becomes an engine error instead.
+    let guarded = std::panic::AssertUnwindSafe(pipeline::build(&run, &opts, quiet, report)).catch_unwind();
     let result = tokio::select! {
-        r = pipeline::build(&run, &opts, quiet, report) => r,
+        r = guarded => r.unwrap_or_else(|panic| {
+            let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+            Err(Error::Engine(format!("internal error: {}", what.unwrap_or_else(|| "panic".into()))))
+        }),
         _ = interrupted() => Err(Error::Interrupted),
     };
     let cleaned = run.cleanup().await;

@@ -22,9 +22,15 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Runs the `slim` binary under test.
+/// Runs the `slim` binary under test in a fresh directory (its default report lands there).
 pub fn slim(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_slim")).args(args).output().expect("run slim");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    slim_in(dir.path(), args)
+}
+
+/// Runs the `slim` binary under test in `dir`.
+pub fn slim_in(dir: &std::path::Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_slim")).args(args).current_dir(dir).output().expect("run slim");
     let run = Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

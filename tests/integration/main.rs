@@ -2,7 +2,9 @@
 //! images built by `make fixtures`. The harness (`harness`) holds the shared helpers.
 
 mod harness;
+mod schema;
 
 mod build;
 mod bad_input;
 mod sensor;
+mod verify;

@@ -38,7 +38,7 @@ fn nginx_with_workers_as_www_data_serves_from_the_slim_image() {
     let (a, b) = (get(before.host_port(80), "/"), get(after.host_port(80), "/"));
     assert_eq!(a.status, 200);
     assert_eq!(a, b, "slim image logs:\n{}", after.logs());
-    let workers = docker_ok(&["top", &after.id, "-o", "user,args"]);
+    let workers = docker_ok(&["top", &after.id, "-o", "pid,user,args"]);
     assert!(workers.contains("www-data"), "nginx workers run as www-data:\n{workers}");
     let original = image_size(source);
     assert!(image_size(tag) * 5 < original, "nginx slim image is not under 20% of the original");
