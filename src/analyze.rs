@@ -6,7 +6,8 @@ use crate::engine::{Engine, LineSplitter, RUN_LABEL};
 use crate::error::{Error, Result};
 use bollard::models::{ContainerCreateBody, HostConfig, ImageInspect, PortBinding};
 use futures_util::StreamExt;
-use slim_probes::{ProbeResult, Prober, Target};
+use crate::probing::{self, ProbePlan, RecordedProbe};
+use slim_probes::{ProbeResult, Target};
 use slim_sensor::protocol::{self, Event};
 use slim_sensor::report::Report;
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -26,24 +27,16 @@ pub struct AnalysisOptions {
     pub stop_grace: Duration,
     /// The sensor's syscall tracer: `seccomp` or `off`.
     pub tracer: String,
-    /// Send the default HTTP probe (`GET /`) to every exposed port.
-    pub http_probe: bool,
+    /// What to send to the app.
+    pub plan: ProbePlan,
+    /// The app's surroundings, the same for every run of the build.
+    pub surroundings: Surroundings,
     /// Echo the app's output lines.
     pub show_app_output: bool,
     /// Keep CA certificates whatever the run did.
     pub include_certs: bool,
     /// Keep name-service files and NSS/resolver libraries whatever the run did.
     pub include_nss: bool,
-}
-
-/// A probe sent to the original, with what it answered and whether its body was the same when
-/// sent twice (only then is the body compared on the slim image).
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct RecordedProbe {
-    /// The answer of the original.
-    pub result: ProbeResult,
-    /// True when two identical requests got identical bodies.
-    pub body_stable: bool,
 }
 
 /// What the analysis run learned.
@@ -59,6 +52,30 @@ pub struct Analysis {
     pub notes: Vec<String>,
 }
 
+/// What the app needs around it while it runs (`--env`, `--network`, `--mount`, ...). Applied
+/// to the analysis, verification and repair runs alike; never to the slim image's config.
+#[derive(Clone, Debug, Default)]
+pub struct Surroundings {
+    /// Extra `K=V` variables (merged over the image's Env by the engine).
+    pub env: Vec<String>,
+    /// A network to join (e.g. one where the app's database runs).
+    pub network: Option<String>,
+    /// Binds and volumes, `SRC:DST[:ro]`.
+    pub mounts: Vec<String>,
+    /// Container hostname.
+    pub hostname: Option<String>,
+    /// ENTRYPOINT override.
+    pub entrypoint: Option<Vec<String>>,
+    /// CMD override.
+    pub cmd: Option<Vec<String>>,
+    /// USER override.
+    pub user: Option<String>,
+    /// WorkingDir override.
+    pub workdir: Option<String>,
+    /// Extra TCP ports to wait for and probe.
+    pub expose: Vec<u16>,
+}
+
 /// What the image runs and how, read from the original image's config.
 pub struct AppSpec {
     command: Vec<String>,
@@ -67,29 +84,41 @@ pub struct AppSpec {
     ports: BTreeSet<u16>,
     volumes: Vec<String>,
     has_home: bool,
+    surroundings: Surroundings,
 }
 
 impl AppSpec {
-    /// Reads the spec of `image`; an image with nothing to run is an input error.
-    pub fn of(image: &ImageInspect) -> Result<Self> {
+    /// Reads the spec of `image` with the user's overrides; an image with nothing to run is an
+    /// input error.
+    pub fn of(image: &ImageInspect, surroundings: &Surroundings) -> Result<Self> {
         let cfg = image.config.clone().unwrap_or_default();
-        let command: Vec<String> = cfg.entrypoint.unwrap_or_default().into_iter().chain(cfg.cmd.unwrap_or_default()).collect();
+        let sur = surroundings.clone();
+        // As with `docker run --entrypoint`, a new ENTRYPOINT drops the image's CMD.
+        let (entrypoint, cmd) = match (sur.entrypoint.clone(), sur.cmd.clone()) {
+            (Some(e), c) => (e, c.unwrap_or_default()),
+            (None, Some(c)) => (cfg.entrypoint.unwrap_or_default(), c),
+            (None, None) => (cfg.entrypoint.unwrap_or_default(), cfg.cmd.unwrap_or_default()),
+        };
+        let command: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
         if command.is_empty() {
-            return Err(Error::Input("the image has neither ENTRYPOINT nor CMD: there is no app to run".into()));
+            return Err(Error::Input("the image has neither ENTRYPOINT nor CMD: there is no app to run (or give --entrypoint/--cmd)".into()));
         }
-        let ports = cfg
+        let mut ports: BTreeSet<u16> = cfg
             .exposed_ports
             .unwrap_or_default()
             .iter()
             .filter_map(|p| p.strip_suffix("/tcp").or(if p.contains('/') { None } else { Some(p.as_str()) })?.parse().ok())
             .collect();
+        ports.extend(sur.expose.iter().copied());
+        let env = cfg.env.unwrap_or_default();
         Ok(AppSpec {
             command,
-            user: cfg.user.unwrap_or_default(),
+            user: sur.user.clone().unwrap_or_else(|| cfg.user.unwrap_or_default()),
             stop_signal: cfg.stop_signal.filter(|s| !s.is_empty()).unwrap_or_else(|| "SIGTERM".into()),
             ports,
             volumes: cfg.volumes.unwrap_or_default(),
-            has_home: cfg.env.unwrap_or_default().iter().any(|e| e.starts_with("HOME=")),
+            has_home: env.iter().chain(&sur.env).any(|e| e.starts_with("HOME=")),
+            surroundings: sur,
         })
     }
 
@@ -258,15 +287,26 @@ impl<'a> Session<'a> {
             .map(|p| (format!("{p}/tcp"), Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }])))
             .collect();
         let cap_add = matches!(mode, Mode::Record { .. }).then(|| vec!["SYS_ADMIN".to_owned(), "SYS_PTRACE".to_owned()]);
+        let sur = &spec.surroundings;
         let body = ContainerCreateBody {
             image: Some(image_id.to_owned()),
             entrypoint: Some(sensor_entrypoint(spec, opts, mode)),
             cmd: Some(spec.command.clone()),
             user: Some("0:0".into()),
+            env: (!sur.env.is_empty()).then(|| sur.env.clone()),
+            working_dir: sur.workdir.clone(),
+            hostname: sur.hostname.clone(),
+            exposed_ports: Some(spec.ports.iter().map(|p| format!("{p}/tcp")).collect()),
             labels: Some(HashMap::from([(RUN_LABEL.to_owned(), run.to_owned())])),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
-            host_config: Some(HostConfig { cap_add, port_bindings: Some(bindings), ..Default::default() }),
+            host_config: Some(HostConfig {
+                cap_add,
+                port_bindings: Some(bindings),
+                network_mode: sur.network.clone(),
+                binds: (!sur.mounts.is_empty()).then(|| sur.mounts.clone()),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let id = engine.create(body).await?;
@@ -336,9 +376,9 @@ impl<'a> Session<'a> {
             .collect())
     }
 
-    /// Time left before the start timeout (at least 5 s, for probing after a slow start).
-    pub fn time_left(&self) -> Duration {
-        self.deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(5))
+    /// When the start timeout ends.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
     }
 
     /// Stops the app (unless it completed), waits for the sensor's report and returns it, with a
@@ -377,23 +417,17 @@ impl<'a> Session<'a> {
 
 /// Runs the analysis of the original image (by ID) under the recording sensor.
 pub async fn analyze(engine: &Engine, image: &ImageInspect, run: &str, sensor: &[u8], opts: &AnalysisOptions) -> Result<Analysis> {
-    let spec = AppSpec::of(image)?;
+    let spec = AppSpec::of(image, &opts.surroundings)?;
     let image_id = image.id.clone().unwrap_or_default();
     let mut session = Session::start(engine, &spec, &image_id, run, sensor, opts, Mode::Record { report_missing: false }, Error::App).await?;
     session.ready().await?;
     let mut probes = Vec::new();
     let mut notes = Vec::new();
-    if !session.completed() && opts.http_probe {
-        let prober = Prober::new(Duration::from_secs(10)).map_err(|e| Error::Engine(e.to_string()))?;
-        for mut target in session.targets().await? {
-            match prober.wait_ready(&mut target, session.time_left()).await {
-                Ok(first) => {
-                    let again = prober.request(&target, &first.method, &first.path).await;
-                    probes.push(RecordedProbe { body_stable: again.body_sha256 == first.body_sha256, result: first });
-                }
-                Err(e) => notes.push(format!("{e}; treated as a non-HTTP port and not probed")),
-            }
-        }
+    let plan = &opts.plan;
+    if !session.completed() && (plan.default_probe || !plan.user.is_empty()) {
+        let prober = probing::prober()?;
+        let targets = probing::ready_targets(&prober, session.targets().await?, session.deadline(), &mut notes).await;
+        probes = probing::record(&prober, &targets, plan).await?;
     }
     let completed = session.completed();
     let (report, early_exit) = session.finish().await?;
@@ -434,55 +468,13 @@ pub async fn replay(
         Err(other) => return Err(other),
     }
     if replay.failures.is_empty() && !probes.is_empty() {
-        let prober = Prober::new(Duration::from_secs(10)).map_err(|e| Error::Engine(e.to_string()))?;
-        let targets = session.targets().await?;
-        let mut ready: HashMap<u16, Option<Target>> = HashMap::new();
-        for probe in probes {
-            let want = &probe.result;
-            if !ready.contains_key(&want.port) {
-                let mut target = targets.iter().find(|t| t.container_port == want.port).cloned();
-                match target.as_mut() {
-                    None => replay.failures.push(format!("port {} is not published on the slim image", want.port)),
-                    Some(t) => {
-                        if let Err(e) = prober.wait_ready(t, session.time_left()).await {
-                            replay.failures.push(format!("port {} of the slim image never answered: {e}", want.port));
-                            target = None;
-                        }
-                    }
-                }
-                ready.insert(want.port, target);
-            }
-            let got = match ready.get(&want.port).and_then(Option::as_ref) {
-                Some(target) => prober.request(target, &want.method, &want.path).await,
-                None => no_answer(want, "not ready".into()),
-            };
-            if let Some(failure) = compare(probe, &got) {
-                replay.failures.push(failure);
-            }
-            replay.results.push(got);
-        }
+        let prober = probing::prober()?;
+        let (results, failures) = probing::replay(&prober, session.targets().await?, probes, session.deadline()).await;
+        replay.results = results;
+        replay.failures.extend(failures);
     }
     let (report, early_exit) = session.finish().await?;
     replay.failures.extend(early_exit);
     replay.missing = report.missing;
     Ok(replay)
-}
-
-/// `want`'s request, unanswered.
-fn no_answer(want: &ProbeResult, error: String) -> ProbeResult {
-    ProbeResult { status: None, body_sha256: None, bytes: 0, latency_ms: 0, error: Some(error), ..want.clone() }
-}
-
-/// What differs between the original's answer and the slim image's, if anything.
-fn compare(probe: &RecordedProbe, got: &ProbeResult) -> Option<String> {
-    let want = &probe.result;
-    let what = format!("{} {} on port {}", want.method, want.path, want.port);
-    if got.status != want.status {
-        let show = |r: &ProbeResult| r.status.map(|s| s.to_string()).unwrap_or_else(|| format!("no answer ({})", r.error.clone().unwrap_or_default()));
-        return Some(format!("{what}: the original answered {}, the slim image {}", show(want), show(got)));
-    }
-    if probe.body_stable && want.method == "GET" && got.body_sha256 != want.body_sha256 {
-        return Some(format!("{what}: same status {}, different body ({} bytes, was {})", got.status.unwrap_or(0), got.bytes, want.bytes));
-    }
-    None
 }

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod exclude;
 pub mod pipeline;
+pub mod probing;
 pub mod reference;
 pub mod repair;
 pub mod report;

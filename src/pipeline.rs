@@ -120,6 +120,9 @@ pub async fn build(run: &Run, opts: &BuildOptions, quiet: bool, report: &mut Bui
     let started = Instant::now();
     let engine = &run.engine;
     let mut phases = Phases { at: started, quiet };
+    if !quiet {
+        eprintln!("slim: run       {} (label {}={0})", run.id, crate::engine::RUN_LABEL);
+    }
     let sensor = crate::sensor_bin::load(opts.sensor.as_deref())?;
     let excludes = Excludes::new(&opts.excludes)?;
     let image = engine.inspect_image(&opts.image).await?;
@@ -128,7 +131,7 @@ pub async fn build(run: &Run, opts: &BuildOptions, quiet: bool, report: &mut Bui
     report.source.size = image.size.unwrap_or(0).max(0) as u64;
     let tag = reference::slim_tag(&opts.image, &image_id, opts.tag.as_deref())?;
     check_platform(&image)?;
-    let spec = AppSpec::of(&image)?;
+    let spec = AppSpec::of(&image, &opts.analysis.surroundings)?;
     phases.done(report, "inspect", format_args!("{} ({})", opts.image, short(&image_id)));
 
     let analysis = analyze::analyze(engine, &image, &run.id, &sensor, &opts.analysis).await?;

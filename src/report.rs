@@ -1,7 +1,7 @@
 //! `slim.report.json`: what a build did, for CI. The schema is `docs/report.schema.json`;
 //! [`SCHEMA_VERSION`] changes with it. `--report-md` renders the same data as Markdown.
 
-use crate::analyze::RecordedProbe;
+use crate::probing::RecordedProbe;
 use serde::{Deserialize, Serialize};
 use slim_probes::ProbeResult;
 use std::collections::BTreeMap;

@@ -1,6 +1,8 @@
 //! `slim build`.
 
-use crate::analyze::AnalysisOptions;
+use crate::analyze::{AnalysisOptions, Surroundings};
+use crate::probing::ProbePlan;
+use slim_probes::{load_probe_file, CrawlLimits, HttpProbeCmd, ProbeSpec};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::pipeline::{self, human, BuildOptions, BuildSummary, Run};
@@ -27,9 +29,67 @@ pub struct BuildArgs {
     /// The syscall tracer that sees lookups fanotify cannot (stat, access, readlink, ...).
     #[arg(long, value_enum, default_value_t = Tracer::Seccomp)]
     pub tracer: Tracer,
-    /// Do not send the default `GET /` to each exposed port.
+    /// Do not send the default `GET /` (and crawl) to each exposed port.
     #[arg(long)]
     pub no_default_probe: bool,
+    /// Do not follow links from `/`.
+    #[arg(long)]
+    pub no_crawl: bool,
+    /// How many links deep the crawl goes from `/`.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub crawl_depth: usize,
+    /// At most this many crawled requests in all.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub crawl_max: usize,
+    /// An extra request, `METHOD /path [BODY]`. Repeatable.
+    #[arg(long, value_name = "'METHOD /PATH [BODY]'")]
+    pub probe: Vec<String>,
+    /// Requests from a JSON or YAML file (method, path, port, headers, body or body_file, status).
+    #[arg(long, value_name = "FILE")]
+    pub probe_file: Vec<PathBuf>,
+    /// The port for requests that name none (default: the first exposed port).
+    #[arg(long, value_name = "PORT")]
+    pub probe_port: Option<u16>,
+    /// docker-slim syntax for a request: `[crawl:][PROTO:][METHOD:]PATH`. Repeatable.
+    #[arg(long, value_name = "CMD")]
+    pub http_probe_cmd: Vec<String>,
+    /// docker-slim: the ports the default probe goes to, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "PORTS")]
+    pub http_probe_ports: Vec<u16>,
+    /// docker-slim: no HTTP probes at all.
+    #[arg(long)]
+    pub http_probe_off: bool,
+    /// Set a variable in the app's environment for the analysis and verification runs (`K=V`,
+    /// or `K` to pass the host's value). Repeatable.
+    #[arg(long, short = 'e', value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Read variables from a file of `K=V` lines.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Join this network (e.g. where the app's database runs).
+    #[arg(long, value_name = "NAME")]
+    pub network: Option<String>,
+    /// Mount `SRC:DST[:ro]` (a volume name or host path) during the runs. Repeatable.
+    #[arg(long, value_name = "SRC:DST[:ro]")]
+    pub mount: Vec<String>,
+    /// Override ENTRYPOINT for the runs (words, or a JSON array); not the slim image's config.
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+    /// Override CMD for the runs (words, or a JSON array).
+    #[arg(long, value_name = "CMD")]
+    pub cmd: Option<String>,
+    /// Override USER for the runs.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Override WorkingDir for the runs.
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Also wait for and probe this TCP port. Repeatable.
+    #[arg(long, value_name = "PORT")]
+    pub expose: Vec<u16>,
+    /// Container hostname for the runs.
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
     /// Do not keep CA certificates unless the app used them.
     #[arg(long)]
     pub no_include_certs: bool,
@@ -77,9 +137,91 @@ pub enum Tracer {
     Off,
 }
 
+/// `--entrypoint`/`--cmd` values: a JSON array, or whitespace-separated words.
+fn command_words(flag: &str, value: &str) -> Result<Vec<String>> {
+    if value.trim_start().starts_with('[') {
+        serde_json::from_str(value).map_err(|e| Error::Input(format!("{flag} {value:?}: not a JSON array of strings: {e}")))
+    } else {
+        Ok(value.split_whitespace().map(str::to_owned).collect())
+    }
+}
+
+/// `K=V` stays, `K` takes the host's value (and is dropped when the host has none).
+fn env_entry(entry: &str) -> Option<String> {
+    if entry.contains('=') {
+        Some(entry.to_owned())
+    } else {
+        std::env::var(entry).ok().map(|v| format!("{entry}={v}"))
+    }
+}
+
+/// The `K=V` lines of an env file (blank lines and `#` comments skipped).
+fn read_env_file(path: &PathBuf) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Input(format!("--env-file {}: {e}", path.display())))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match env_entry(line) {
+            Some(entry) => out.push(entry),
+            None if !line.contains('=') && !line.contains(char::is_whitespace) => {}
+            None => return Err(Error::Input(format!("{}:{}: expected K=V, got {line:?}", path.display(), n + 1))),
+        }
+    }
+    Ok(out)
+}
+
 impl BuildArgs {
-    fn options(&self, verbose: bool) -> BuildOptions {
-        BuildOptions {
+    fn plan(&self) -> Result<ProbePlan> {
+        let mut user = Vec::new();
+        for p in &self.probe {
+            user.push(ProbeSpec::parse_inline(p).map_err(|e| Error::Input(format!("--probe {p:?}: {e}")))?);
+        }
+        for file in &self.probe_file {
+            user.extend(load_probe_file(file).map_err(|e| Error::Input(e.to_string()))?);
+        }
+        let mut crawl_requested = false;
+        for c in &self.http_probe_cmd {
+            let cmd: HttpProbeCmd = c.parse().map_err(|e| Error::Input(format!("--http-probe-cmd {c:?}: {e}")))?;
+            crawl_requested |= cmd.crawl;
+            user.push(cmd.spec);
+        }
+        if self.http_probe_off {
+            user.clear();
+        }
+        let crawl = (!self.no_crawl || crawl_requested).then_some(CrawlLimits { depth: self.crawl_depth, max: self.crawl_max });
+        Ok(ProbePlan {
+            default_probe: !self.no_default_probe && !self.http_probe_off,
+            crawl,
+            user,
+            probe_port: self.probe_port,
+            ports: (!self.http_probe_ports.is_empty()).then(|| self.http_probe_ports.clone()),
+        })
+    }
+
+    fn surroundings(&self) -> Result<Surroundings> {
+        let mut env = Vec::new();
+        for file in &self.env_file {
+            env.extend(read_env_file(file)?);
+        }
+        env.extend(self.env.iter().filter_map(|e| env_entry(e)));
+        Ok(Surroundings {
+            env,
+            network: self.network.clone(),
+            mounts: self.mount.clone(),
+            hostname: self.hostname.clone(),
+            entrypoint: self.entrypoint.as_deref().map(|v| command_words("--entrypoint", v)).transpose()?,
+            cmd: self.cmd.as_deref().map(|v| command_words("--cmd", v)).transpose()?,
+            user: self.user.clone(),
+            workdir: self.workdir.clone(),
+            expose: self.expose.clone(),
+        })
+    }
+
+    fn options(&self, verbose: bool) -> Result<BuildOptions> {
+        Ok(BuildOptions {
             image: self.image.clone(),
             tag: self.tag.clone(),
             sensor: self.sensor.clone(),
@@ -90,7 +232,8 @@ impl BuildArgs {
                     Tracer::Seccomp => "seccomp".into(),
                     Tracer::Off => "off".into(),
                 },
-                http_probe: !self.no_default_probe,
+                plan: self.plan()?,
+                surroundings: self.surroundings()?,
                 show_app_output: verbose,
                 include_certs: !self.no_include_certs,
                 include_nss: !self.no_include_nss,
@@ -100,7 +243,7 @@ impl BuildArgs {
             keep_failed: self.keep_failed,
             excludes: self.exclude.clone(),
             debug_drop: self.debug_drop_path.clone(),
-        }
+        })
     }
 }
 
@@ -134,9 +277,9 @@ pub async fn run(args: &BuildArgs, quiet: bool, verbose: bool) -> Result<()> {
 }
 
 async fn build(args: &BuildArgs, quiet: bool, verbose: bool, report: &mut BuildReport) -> Result<BuildSummary> {
+    let opts = args.options(verbose)?;
     let engine = Engine::connect().await?;
     let run = Run::new(engine);
-    let opts = args.options(verbose);
     // A panic must not skip the cleanup below: it becomes an engine error instead.
     let guarded = std::panic::AssertUnwindSafe(pipeline::build(&run, &opts, quiet, report)).catch_unwind();
     let result = tokio::select! {

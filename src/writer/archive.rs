@@ -19,20 +19,23 @@ pub fn write(out: impl Write, config: &ImageConfig, diff_id: &str, layer: &mut F
         "Layers": [layer_name],
     }]))?;
     let mut builder = tar::Builder::new(out);
-    let append = |builder: &mut tar::Builder<_>, name: &str, size: u64, data: &mut dyn io::Read| {
-        let mut header = tar::Header::new_ustar();
-        header.set_size(size);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, name, data)
-    };
-    append(&mut builder, &config_name, config.bytes.len() as u64, &mut config.bytes.as_slice())?;
+    append_file(&mut builder, &config_name, config.bytes.len() as u64, config.bytes.as_slice())?;
     let layer_size = layer.seek(io::SeekFrom::End(0))?;
     layer.seek(io::SeekFrom::Start(0))?;
-    append(&mut builder, &layer_name, layer_size, layer)?;
-    append(&mut builder, "manifest.json", manifest.len() as u64, &mut manifest.as_slice())?;
+    append_file(&mut builder, &layer_name, layer_size, layer)?;
+    append_file(&mut builder, "manifest.json", manifest.len() as u64, manifest.as_slice())?;
     builder.into_inner()?.flush()
+}
+
+/// Appends a regular file entry with fixed metadata (mode 0644, owner 0, mtime 0), its
+/// `size` bytes copied from `data` in chunks.
+pub(crate) fn append_file<W: Write>(builder: &mut tar::Builder<W>, name: &str, size: u64, data: impl io::Read) -> io::Result<()> {
+    let mut header = tar::Header::new_ustar();
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    builder.append_data(&mut header, name, data)
 }
 
 /// A `Write` whose chunks become a stream for the engine, so the archive is never held in

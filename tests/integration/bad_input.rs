@@ -9,7 +9,7 @@ fn missing_image_is_exit_1_and_named() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("slim-fixture/does-not-exist:1"), "{}", run.stderr);
     assert!(run.stderr.contains("not found"), "{}", run.stderr);
-    assert!(slim_containers().is_empty());
+    assert_eq!(run.leftovers(), Vec::<String>::new(), "containers left behind");
 }
 
 #[test]
@@ -19,7 +19,7 @@ fn image_id_without_tag_is_exit_1() {
     let run = slim(&["build", &id[7..19]]);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("--tag"), "{}", run.stderr);
-    assert!(slim_containers().is_empty());
+    assert_eq!(run.leftovers(), Vec::<String>::new(), "containers left behind");
 }
 
 #[test]
@@ -30,6 +30,6 @@ fn app_that_exits_at_once_is_exit_4_with_its_output() {
     assert_eq!(run.code, 4, "{}", run.stderr);
     assert!(run.stderr.contains("exit code 3"), "{}", run.stderr);
     assert!(run.stderr.contains("config missing: /etc/app.conf"), "{}", run.stderr);
-    assert!(slim_containers().is_empty(), "containers left: {:?}", slim_containers());
+    assert_eq!(run.leftovers(), Vec::<String>::new(), "containers left behind");
     assert!(!image_exists("slim-fixture/crasher:latest-slim"));
 }

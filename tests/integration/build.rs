@@ -13,7 +13,7 @@ fn python_web_app_is_small_and_answers_the_same() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout.trim(), tag);
     assert!(image_exists(tag));
-    assert!(slim_containers().is_empty(), "containers left: {:?}", slim_containers());
+    assert_eq!(run.leftovers(), Vec::<String>::new(), "containers left behind");
 
     let (original, slimmed) = (image_size(source), image_size(tag));
     assert!(slimmed * 100 < original * 15, "slim {slimmed} is not under 15% of {original}");

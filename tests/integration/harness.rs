@@ -6,8 +6,7 @@ use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// slim runs are serialized: tests check that no `slim.run` container is left behind, which
-/// only means something when no other run is in flight.
+/// slim runs are serialized, to keep the load on a 2-core machine bounded.
 static ENGINE: Mutex<()> = Mutex::new(());
 
 /// Takes the engine for one test.
@@ -62,10 +61,18 @@ pub fn image_size(name: &str) -> u64 {
     docker_ok(&["image", "inspect", "-f", "{{.Size}}", name]).parse().expect("size")
 }
 
-/// Containers left by any slim run.
-pub fn slim_containers() -> Vec<String> {
-    let out = docker_ok(&["ps", "-aq", "--filter", "label=slim.run"]);
-    out.lines().map(str::to_owned).collect()
+impl Run {
+    /// The run's ID, from its `slim: run <id>` line.
+    pub fn id(&self) -> String {
+        let line = self.stderr.lines().find_map(|l| l.strip_prefix("slim: run")).expect("a `slim: run` line");
+        line.split_whitespace().next().expect("a run id").to_owned()
+    }
+
+    /// Containers this run left behind (other runs, of other tests or jobs, do not count).
+    pub fn leftovers(&self) -> Vec<String> {
+        let out = docker_ok(&["ps", "-aq", "--filter", &format!("label=slim.run={}", self.id())]);
+        out.lines().map(str::to_owned).collect()
+    }
 }
 
 /// Removes an image if it exists.

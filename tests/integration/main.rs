@@ -7,4 +7,5 @@ mod schema;
 mod build;
 mod bad_input;
 mod sensor;
+mod probes;
 mod verify;

@@ -1,0 +1,190 @@
+//! The probe plan: what slim sends to the app while the sensor records, and how the same
+//! requests are replayed on the slim image and compared.
+
+use crate::error::{Error, Result};
+use slim_probes::{crawl, CrawlLimits, ProbeResult, ProbeSpec, Prober, Target};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// What to send.
+#[derive(Clone, Debug, Default)]
+pub struct ProbePlan {
+    /// `GET /` on every exposed port (the default probe).
+    pub default_probe: bool,
+    /// Crawl same-origin links from `/` with these limits (`None`: no crawl).
+    pub crawl: Option<CrawlLimits>,
+    /// The user's requests (`--probe`, `--probe-file`, `--http-probe-cmd`).
+    pub user: Vec<ProbeSpec>,
+    /// The port for user requests that name none (default: the first exposed port).
+    pub probe_port: Option<u16>,
+    /// Ports the default probe and crawl go to (default: every exposed port).
+    pub ports: Option<Vec<u16>>,
+}
+
+/// A request sent to the original, what it answered, and whether its body was the same when
+/// sent twice (only then is the body compared on the slim image).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RecordedProbe {
+    /// The answer of the original.
+    pub result: ProbeResult,
+    /// True when two identical GETs got identical bodies.
+    pub body_stable: bool,
+    /// The request, for the replay.
+    #[serde(skip)]
+    pub spec: ProbeSpec,
+}
+
+/// A prober whose requests time out after 10 s.
+pub fn prober() -> Result<Prober> {
+    Prober::new(Duration::from_secs(10)).map_err(|e| Error::Engine(e.to_string()))
+}
+
+/// Time left until `deadline`, at least 5 s.
+fn left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(5))
+}
+
+/// Waits for each target to answer HTTP (detecting TLS); ports that never do are dropped with
+/// a note (a database or cache port is not an error).
+pub async fn ready_targets(prober: &Prober, targets: Vec<Target>, deadline: Instant, notes: &mut Vec<String>) -> Vec<Target> {
+    let mut ready = Vec::new();
+    for mut target in targets {
+        match prober.wait_ready(&mut target, left(deadline)).await {
+            Ok(_) => ready.push(target),
+            Err(e) => notes.push(format!("{e}; not an HTTP port, not probed")),
+        }
+    }
+    ready
+}
+
+/// Sends `spec` and, for GETs, once more to learn whether the body is stable.
+async fn record_one(prober: &Prober, target: &Target, spec: ProbeSpec) -> RecordedProbe {
+    let result = prober.send(target, &spec).await;
+    let body_stable = if spec.method == "GET" && result.status.is_some() {
+        prober.send(target, &spec).await.body_sha256 == result.body_sha256
+    } else {
+        false
+    };
+    RecordedProbe { result, body_stable, spec }
+}
+
+/// Runs the plan against the original's ready `targets`. A user probe that gets no answer, or
+/// not the status it expects, is the app's failure.
+pub async fn record(prober: &Prober, targets: &[Target], plan: &ProbePlan) -> Result<Vec<RecordedProbe>> {
+    let mut recorded = Vec::new();
+    let wanted = |t: &&Target| plan.ports.as_ref().is_none_or(|ports| ports.contains(&t.container_port));
+    if plan.default_probe {
+        for target in targets.iter().filter(wanted) {
+            let root = ProbeSpec::new("GET", "/");
+            let fetched = prober.fetch(target, &root).await;
+            let again = prober.send(target, &root).await;
+            let body = fetched.body;
+            recorded.push(RecordedProbe { body_stable: again.body_sha256 == fetched.result.body_sha256, result: fetched.result, spec: root });
+            if let Some(limits) = plan.crawl {
+                for page in crawl(prober, target, &body, limits).await {
+                    recorded.push(record_one(prober, target, ProbeSpec::new(page.method.clone(), page.path.clone())).await);
+                }
+            }
+        }
+    }
+    let first_port = targets.first().map(|t| t.container_port);
+    for spec in &plan.user {
+        let port = spec.port.or(plan.probe_port).or(first_port);
+        let Some(target) = targets.iter().find(|t| Some(t.container_port) == port) else {
+            return Err(Error::Input(format!(
+                "probe {} {}: port {} is not an exposed port that answers HTTP",
+                spec.method,
+                spec.path,
+                port.map(|p| p.to_string()).unwrap_or_else(|| "(none)".into())
+            )));
+        };
+        let probe = record_one(prober, target, spec.clone()).await;
+        let r = &probe.result;
+        if r.status.is_none() || !spec.accepts(r) {
+            let got = r.status.map(|s| format!("status {s}")).unwrap_or_else(|| r.error.clone().unwrap_or_default());
+            return Err(Error::App(format!(
+                "probe {} {} on port {} failed on the original image: {got}{}",
+                spec.method,
+                spec.path,
+                r.port,
+                spec.expect_status.map(|s| format!(" (expected {s})")).unwrap_or_default()
+            )));
+        }
+        recorded.push(probe);
+    }
+    Ok(recorded)
+}
+
+/// Replays `recorded` against the slim image's `targets`: the answers in order, and one line
+/// per difference.
+pub async fn replay(prober: &Prober, targets: Vec<Target>, recorded: &[RecordedProbe], deadline: Instant) -> (Vec<ProbeResult>, Vec<String>) {
+    let mut ready: HashMap<u16, Option<Target>> = HashMap::new();
+    let (mut results, mut failures) = (Vec::new(), Vec::new());
+    for probe in recorded {
+        let want = &probe.result;
+        if !ready.contains_key(&want.port) {
+            let mut target = targets.iter().find(|t| t.container_port == want.port).cloned();
+            match target.as_mut() {
+                None => failures.push(format!("port {} is not published on the slim image", want.port)),
+                Some(t) => {
+                    if let Err(e) = prober.wait_ready(t, left(deadline)).await {
+                        failures.push(format!("port {} of the slim image never answered: {e}", want.port));
+                        target = None;
+                    }
+                }
+            }
+            ready.insert(want.port, target);
+        }
+        let got = match ready.get(&want.port).and_then(Option::as_ref) {
+            Some(target) => prober.send(target, &probe.spec).await,
+            None => ProbeResult { status: None, body_sha256: None, bytes: 0, latency_ms: 0, error: Some("not ready".into()), ..want.clone() },
+        };
+        failures.extend(compare(probe, &got));
+        results.push(got);
+    }
+    (results, failures)
+}
+
+/// What differs between the original's answer and the slim image's, if anything.
+pub fn compare(probe: &RecordedProbe, got: &ProbeResult) -> Option<String> {
+    let want = &probe.result;
+    let what = format!("{} {} on port {}", want.method, want.path, want.port);
+    if got.status != want.status {
+        let show = |r: &ProbeResult| r.status.map(|s| s.to_string()).unwrap_or_else(|| format!("no answer ({})", r.error.clone().unwrap_or_default()));
+        return Some(format!("{what}: the original answered {}, the slim image {}", show(want), show(got)));
+    }
+    if probe.body_stable && got.body_sha256 != want.body_sha256 {
+        return Some(format!("{what}: same status {}, different body ({} bytes, was {})", got.status.unwrap_or(0), got.bytes, want.bytes));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(status: Option<u16>, digest: &str) -> ProbeResult {
+        ProbeResult {
+            kind: "http".into(),
+            method: "GET".into(),
+            path: "/a?b=1".into(),
+            port: 80,
+            status,
+            body_sha256: Some(digest.into()),
+            bytes: 3,
+            latency_ms: 1,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn status_always_body_only_when_stable() {
+        let stable = RecordedProbe { result: result(Some(200), "aa"), body_stable: true, spec: ProbeSpec::new("GET", "/a?b=1") };
+        assert_eq!(compare(&stable, &result(Some(200), "aa")), None);
+        assert!(compare(&stable, &result(Some(200), "bb")).unwrap().contains("different body"));
+        assert!(compare(&stable, &result(Some(404), "aa")).unwrap().contains("the original answered 200, the slim image 404"));
+        let unstable = RecordedProbe { body_stable: false, ..stable };
+        assert_eq!(compare(&unstable, &result(Some(200), "bb")), None);
+        assert!(compare(&unstable, &result(None, "")).unwrap().contains("no answer"));
+    }
+}
