@@ -255,6 +255,21 @@ fn exit_text(exit_code: Option<i32>, signal: Option<i32>) -> String {
     }
 }
 
+/// What every sensor run of one build shares.
+#[derive(Clone, Copy)]
+pub struct Runner<'a> {
+    /// The engine.
+    pub engine: &'a Engine,
+    /// What the app runs and how.
+    pub spec: &'a AppSpec,
+    /// The run's label value.
+    pub run: &'a str,
+    /// The sensor binary.
+    pub sensor: &'a [u8],
+    /// The run options.
+    pub opts: &'a AnalysisOptions,
+}
+
 /// One image running under the sensor. `blame` makes the error for a failing app: the app's
 /// fault (exit 4) on the original, a verification failure (exit 3) on the slim image.
 pub struct Session<'a> {
@@ -271,16 +286,8 @@ pub struct Session<'a> {
 
 impl<'a> Session<'a> {
     /// Creates, prepares and starts a container of `image_id` under the sensor.
-    pub async fn start(
-        engine: &'a Engine,
-        spec: &'a AppSpec,
-        image_id: &str,
-        run: &str,
-        sensor: &[u8],
-        opts: &'a AnalysisOptions,
-        mode: Mode,
-        blame: fn(String) -> Error,
-    ) -> Result<Session<'a>> {
+    pub async fn start(runner: Runner<'a>, image_id: &str, mode: Mode, blame: fn(String) -> Error) -> Result<Session<'a>> {
+        let Runner { engine, spec, run, sensor, opts } = runner;
         let bindings: HashMap<String, Option<Vec<PortBinding>>> = spec
             .ports
             .iter()
@@ -419,7 +426,8 @@ impl<'a> Session<'a> {
 pub async fn analyze(engine: &Engine, image: &ImageInspect, run: &str, sensor: &[u8], opts: &AnalysisOptions) -> Result<Analysis> {
     let spec = AppSpec::of(image, &opts.surroundings)?;
     let image_id = image.id.clone().unwrap_or_default();
-    let mut session = Session::start(engine, &spec, &image_id, run, sensor, opts, Mode::Record { report_missing: false }, Error::App).await?;
+    let runner = Runner { engine, spec: &spec, run, sensor, opts };
+    let mut session = Session::start(runner, &image_id, Mode::Record { report_missing: false }, Error::App).await?;
     session.ready().await?;
     let mut probes = Vec::new();
     let mut notes = Vec::new();
@@ -450,17 +458,8 @@ pub struct Replay {
 
 /// Runs `image_id` (a slim image) with the same surroundings and replays `probes`. `mode` is
 /// supervise-only for verification, recording with `report_missing` for a repair run.
-pub async fn replay(
-    engine: &Engine,
-    spec: &AppSpec,
-    image_id: &str,
-    run: &str,
-    sensor: &[u8],
-    opts: &AnalysisOptions,
-    mode: Mode,
-    probes: &[RecordedProbe],
-) -> Result<Replay> {
-    let mut session = Session::start(engine, spec, image_id, run, sensor, opts, mode, Error::Verification).await?;
+pub async fn replay(runner: Runner<'_>, image_id: &str, mode: Mode, probes: &[RecordedProbe]) -> Result<Replay> {
+    let mut session = Session::start(runner, image_id, mode, Error::Verification).await?;
     let mut replay = Replay::default();
     match session.ready().await {
         Ok(()) => {}

@@ -2,7 +2,7 @@
 //! creates carries `slim.run=<id>`, and [`Run::cleanup`] removes them (and an untagged slim
 //! image) on every exit path.
 
-use crate::analyze::{self, AnalysisOptions, AppSpec, Mode};
+use crate::analyze::{self, AnalysisOptions, AppSpec, Mode, Runner};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::exclude::Excludes;
@@ -168,7 +168,8 @@ pub async fn build(run: &Run, opts: &BuildOptions, quiet: bool, report: &mut Bui
             report.verification.verdict = "skipped".into();
             break built;
         }
-        let replay = analyze::replay(engine, &spec, &built.id, &run.id, &sensor, &opts.analysis, Mode::SuperviseOnly, &analysis.probes).await?;
+        let runner = Runner { engine, spec: &spec, run: &run.id, sensor: &sensor, opts: &opts.analysis };
+        let replay = analyze::replay(runner, &built.id, Mode::SuperviseOnly, &analysis.probes).await?;
         for (probe, result) in report.probes.iter_mut().zip(&replay.results) {
             probe.slim = Some(result.clone());
         }
@@ -184,7 +185,7 @@ pub async fn build(run: &Run, opts: &BuildOptions, quiet: bool, report: &mut Bui
             return Err(give_up(run, opts, &tag, &built, &replay.failures, report).await);
         }
         round += 1;
-        let probe = analyze::replay(engine, &spec, &built.id, &run.id, &sensor, &opts.analysis, Mode::Record { report_missing: true }, &analysis.probes).await?;
+        let probe = analyze::replay(runner, &built.id, Mode::Record { report_missing: true }, &analysis.probes).await?;
         let found = repair::candidates(&probe.missing, &built.stats.original_paths, &excludes);
         report.repairs.push(Repair {
             round,

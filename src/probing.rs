@@ -122,7 +122,7 @@ pub async fn replay(prober: &Prober, targets: Vec<Target>, recorded: &[RecordedP
     let (mut results, mut failures) = (Vec::new(), Vec::new());
     for probe in recorded {
         let want = &probe.result;
-        if !ready.contains_key(&want.port) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = ready.entry(want.port) {
             let mut target = targets.iter().find(|t| t.container_port == want.port).cloned();
             match target.as_mut() {
                 None => failures.push(format!("port {} is not published on the slim image", want.port)),
@@ -133,7 +133,7 @@ pub async fn replay(prober: &Prober, targets: Vec<Target>, recorded: &[RecordedP
                     }
                 }
             }
-            ready.insert(want.port, target);
+            slot.insert(target);
         }
         let got = match ready.get(&want.port).and_then(Option::as_ref) {
             Some(target) => prober.send(target, &probe.spec).await,

@@ -44,6 +44,9 @@ pub fn keep_set(root: &Path, seeds: impl IntoIterator<Item = (PathBytes, Reason)
     closure.keep.into_iter().map(|(path, reason)| KeptPath { path: PathBytes(path), reason }).collect()
 }
 
+/// (device, inode) -> every in-image name of that file.
+type InodeIndex = HashMap<(u64, u64), Vec<Vec<u8>>>;
+
 struct Closure<'a> {
     root: &'a Path,
     keep: BTreeMap<Vec<u8>, Reason>,
@@ -52,7 +55,7 @@ struct Closure<'a> {
     examined: HashSet<Vec<u8>>,
     loader_dirs: Option<Vec<String>>,
     /// (dev, inode) -> names, for files with more than one link; built on first need.
-    inodes: Option<HashMap<(u64, u64), Vec<Vec<u8>>>>,
+    inodes: Option<InodeIndex>,
 }
 
 impl Closure<'_> {
@@ -156,10 +159,10 @@ impl Closure<'_> {
         }
     }
 
-    fn inode_index(&mut self) -> &HashMap<(u64, u64), Vec<Vec<u8>>> {
+    fn inode_index(&mut self) -> &InodeIndex {
         let root = self.root;
         self.inodes.get_or_insert_with(|| {
-            let mut index: HashMap<(u64, u64), Vec<Vec<u8>>> = HashMap::new();
+            let mut index = InodeIndex::new();
             let walk = walkdir::WalkDir::new(root).same_file_system(true).sort_by_file_name();
             for entry in walk.into_iter().filter_entry(|e| !is_outside_image(&image_path(root, e.path()))) {
                 let Ok(entry) = entry else { continue };
