@@ -27,3 +27,8 @@ test: build fixtures
 
 clean:
 	cargo clean
+
+## Speed, size and memory on the fixtures, side by side with the limit (BENCHMARKS.md).
+.PHONY: bench
+bench: build fixtures
+	SLIM=$(SLIM) SLIM_SENSOR=$(SENSOR_BIN) bash bench/bench.sh

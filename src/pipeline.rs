@@ -37,6 +37,8 @@ pub struct BuildOptions {
     pub keep_failed: bool,
     /// `--exclude` patterns.
     pub excludes: Vec<String>,
+    /// Also write the verified image as an OCI layout archive here.
+    pub oci_output: Option<PathBuf>,
     /// Paths dropped from the keep-set after analysis (a hidden fault-injection option for
     /// testing verification and repair).
     pub debug_drop: Vec<String>,
@@ -112,6 +114,8 @@ impl Phases {
 struct Built {
     id: String,
     stats: layer::LayerStats,
+    config: config::ImageConfig,
+    spool: std::fs::File,
 }
 
 /// Runs the whole build, filling `report` as it goes. The caller calls [`Run::cleanup`]
@@ -207,6 +211,11 @@ pub async fn build(run: &Run, opts: &BuildOptions, quiet: bool, report: &mut Bui
     engine.tag(&built.id, &tag.repo, &tag.tag).await?;
     run.set_pending(None);
     phases.done(report, "tag", &tag);
+    let mut built = built;
+    if let Some(path) = &opts.oci_output {
+        write_oci(path, &mut built, &tag).await?;
+        phases.done(report, "output", path.display());
+    }
 
     let slim = engine.inspect_image(&built.id).await?;
     let slim_size = slim.size.unwrap_or(0).max(0) as u64;
@@ -241,6 +250,30 @@ async fn give_up(run: &Run, opts: &BuildOptions, tag: &Tagged, built: &Built, fa
     Error::Verification(message)
 }
 
+/// Writes the OCI layout archive of `built` to `path`, through a temporary file renamed into
+/// place, so a failure never leaves a half-written archive.
+async fn write_oci(path: &std::path::Path, built: &mut Built, tag: &Tagged) -> Result<()> {
+    let io = |e: std::io::Error| Error::Input(format!("writing {}: {e}", path.display()));
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let mut layer = built.spool.try_clone().map_err(io)?;
+    let (config, diff_id, reference) = (built.config.clone(), built.stats.diff_id.clone(), tag.to_string());
+    let temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    let temp = tokio::task::spawn_blocking(move || -> std::io::Result<tempfile::NamedTempFile> {
+        let mut out = std::io::BufWriter::new(temp.as_file());
+        crate::writer::oci::write(&mut out, &config, &diff_id, &mut layer, &reference)?;
+        std::io::Write::flush(&mut out)?;
+        drop(out);
+        Ok(temp)
+    })
+    .await
+    .map_err(|e| Error::Engine(format!("the OCI writer failed: {e}")))?
+    .map_err(io)?;
+    // A named temporary file is private (0600); the archive is an ordinary output file.
+    std::fs::set_permissions(temp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(io)?;
+    temp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
 /// Warns when an exclude removes what the app executed or the entrypoint itself.
 fn warn_excluded_entrypoint(keep: &[KeptPath], spec: &AppSpec, excludes: &Excludes, report: &mut BuildReport) {
     let entry = spec.command().first().map(String::as_bytes).unwrap_or_default();
@@ -271,7 +304,7 @@ async fn write_image(run: &Run, image: &ImageInspect, keep: &[KeptPath], exclude
     let existed = run.engine.image_exists(&cfg.id).await?;
     run.set_pending((!existed).then(|| cfg.id.clone()));
     load(&run.engine, &cfg, &stats.diff_id, &mut spool).await?;
-    Ok(Built { id: cfg.id, stats })
+    Ok(Built { id: cfg.id.clone(), stats, config: cfg, spool })
 }
 
 fn check_platform(image: &ImageInspect) -> Result<()> {
@@ -294,7 +327,8 @@ async fn write_layer(engine: &Engine, image: &ImageInspect, run: &str, keep: &[K
     let pristine = engine.create(body).await?;
     let export = engine.export(&pristine).map_err(std::io::Error::other);
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(export));
-    let filter = layer::KeepFilter::new(keep.iter().map(|k| k.path.0.as_slice()), excludes.clone());
+    let created = config::epoch_seconds(image.created.as_deref().unwrap_or_default());
+    let filter = layer::KeepFilter::new(keep.iter().map(|k| k.path.0.as_slice()), excludes.clone(), created);
     let io = |e: std::io::Error| Error::Engine(format!("filtering the export into the slim layer: {e}"));
     let result = tokio::task::spawn_blocking(move || -> std::io::Result<(layer::LayerStats, std::fs::File)> {
         let mut spool = tempfile::tempfile()?;

@@ -163,8 +163,15 @@ impl Closure<'_> {
         let root = self.root;
         self.inodes.get_or_insert_with(|| {
             let mut index = InodeIndex::new();
-            let walk = walkdir::WalkDir::new(root).same_file_system(true).sort_by_file_name();
-            for entry in walk.into_iter().filter_entry(|e| !is_outside_image(&image_path(root, e.path()))) {
+            // Devices are compared here rather than with walkdir's `same_file_system`: that
+            // option combined with `filter_entry` skips the rest of the parent directory when a
+            // mount point (like /dev) is filtered out.
+            let root_dev = fs::symlink_metadata(root).map(|m| m.dev()).unwrap_or(0);
+            let walk = walkdir::WalkDir::new(root).sort_by_file_name();
+            let inside = |e: &walkdir::DirEntry| {
+                !is_outside_image(&image_path(root, e.path())) && e.metadata().is_ok_and(|m| m.dev() == root_dev)
+            };
+            for entry in walk.into_iter().filter_entry(inside) {
                 let Ok(entry) = entry else { continue };
                 let Ok(meta) = entry.metadata() else { continue };
                 if meta.is_file() && meta.nlink() > 1 {

@@ -119,6 +119,10 @@ pub struct BuildArgs {
     /// Also write a Markdown summary (for a CI step summary).
     #[arg(long, value_name = "FILE")]
     pub report_md: Option<PathBuf>,
+    /// Also write the verified image as an OCI image layout archive: `oci:FILE.tar` (for
+    /// skopeo or crane). Written after verification, like the tag.
+    #[arg(long, value_name = "oci:FILE.tar")]
+    pub output: Option<String>,
     /// Testing aid: drop PATH from the keep-set after analysis, to exercise verification and
     /// repair.
     #[arg(long, hide = true, value_name = "PATH")]
@@ -171,6 +175,14 @@ fn read_env_file(path: &PathBuf) -> Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// `oci:FILE.tar` -> `FILE.tar`.
+fn oci_path(value: &str) -> Result<PathBuf> {
+    match value.strip_prefix("oci:") {
+        Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
+        _ => Err(Error::Input(format!("--output {value:?}: expected oci:FILE.tar"))),
+    }
 }
 
 impl BuildArgs {
@@ -243,6 +255,7 @@ impl BuildArgs {
             keep_failed: self.keep_failed,
             excludes: self.exclude.clone(),
             debug_drop: self.debug_drop_path.clone(),
+            oci_output: self.output.as_deref().map(oci_path).transpose()?,
         })
     }
 }

@@ -15,6 +15,7 @@ pub struct SlimLabels {
 }
 
 /// A serialized image config and its digest (the image ID).
+#[derive(Clone, Debug)]
 pub struct ImageConfig {
     /// The JSON bytes.
     pub bytes: Vec<u8>,
@@ -59,6 +60,36 @@ pub fn build(original: &bollard::models::ImageInspect, diff_id: &str, labels: &S
     ImageConfig { bytes, id }
 }
 
+/// Seconds since the epoch of an RFC 3339 time as the engine writes it
+/// (`2026-01-02T03:04:05.123456789Z` or with a `+hh:mm` offset); 0 when it does not parse.
+pub fn epoch_seconds(rfc3339: &str) -> u64 {
+    let parse = || -> Option<i64> {
+        let (date, rest) = rfc3339.split_once('T')?;
+        let mut d = date.splitn(3, '-').map(|x| x.parse::<i64>().ok());
+        let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+        let time_end = rest.find(['Z', '+', '-', '.']).unwrap_or(rest.len());
+        let mut t = rest[..time_end].splitn(3, ':').map(|x| x.parse::<i64>().ok());
+        let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
+        let offset = match rest.rfind(['+', '-']) {
+            Some(i) if i >= time_end => {
+                let sign = if rest.as_bytes()[i] == b'-' { -1 } else { 1 };
+                let (oh, om) = rest[i + 1..].split_once(':')?;
+                sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60)
+            }
+            _ => 0,
+        };
+        // Days from the civil date (Howard Hinnant's algorithm).
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        Some(days * 86_400 + hh * 3600 + mm * 60 + ss - offset)
+    };
+    parse().filter(|s| *s >= 0).unwrap_or(0) as u64
+}
+
 /// The same value with every object's keys in sorted order, whatever map serde_json uses.
 fn sorted(value: Value) -> Value {
     match value {
@@ -92,6 +123,15 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(epoch_seconds("1970-01-01T00:00:00Z"), 0);
+        assert_eq!(epoch_seconds("2026-12-04T21:35:47.123456789Z"), 1_796_420_147);
+        assert_eq!(epoch_seconds("2026-12-04T22:35:47+01:00"), 1_796_420_147);
+        assert_eq!(epoch_seconds("2000-02-29T12:00:00Z"), 951_825_600);
+        assert_eq!(epoch_seconds("not a time"), 0);
     }
 
     #[test]

@@ -19,16 +19,23 @@ const INIT_LAYER: [&[u8]; 8] =
 /// and `/tmp` (with its 1777 mode).
 const ALWAYS_DIRS: [&[u8]; 4] = [b"proc", b"sys", b"dev", b"tmp"];
 
+/// Directories whose mtime the init layer sets to the container's creation time: the slim
+/// layer gives them the image's creation time instead, so that two builds are identical.
+const INIT_TOUCHED_DIRS: [&[u8]; 4] = [b"etc", b"dev", b"proc", b"sys"];
+
 /// Which export entries go into the slim layer: the keep-set minus the user's excludes.
 pub struct KeepFilter {
     keep: HashSet<Vec<u8>>,
     excludes: Excludes,
+    /// The image's creation time (seconds since the epoch), for [`INIT_TOUCHED_DIRS`].
+    created: u64,
 }
 
 impl KeepFilter {
     /// A filter keeping `paths` (absolute in-image paths) unless `excludes` match them.
-    pub fn new<'a>(paths: impl IntoIterator<Item = &'a [u8]>, excludes: Excludes) -> Self {
-        KeepFilter { keep: paths.into_iter().map(|p| normalize(p).to_vec()).collect(), excludes }
+    /// `created` is the original image's creation time in seconds since the epoch.
+    pub fn new<'a>(paths: impl IntoIterator<Item = &'a [u8]>, excludes: Excludes, created: u64) -> Self {
+        KeepFilter { keep: paths.into_iter().map(|p| normalize(p).to_vec()).collect(), excludes, created }
     }
 
     /// True when the export entry `path` (relative, as tar writes it) is kept.
@@ -145,6 +152,9 @@ pub fn write_layer(export: impl Read, filter: &KeepFilter, out: impl Write) -> i
         if !records.is_empty() {
             append_pax(&mut builder, &records)?;
         }
+        if kind.is_dir() && INIT_TOUCHED_DIRS.contains(&normalize(&path)) {
+            header.set_mtime(filter.created);
+        }
         header.set_cksum();
         content_bytes += header.entry_size()?;
         builder.append(&header, &mut entry)?;
@@ -258,7 +268,7 @@ mod tests {
         let long = format!("/usr/{}", "d".repeat(120));
         let keep: Vec<&[u8]> = vec![b"/etc", b"/etc/hosts", b"/usr", b"/usr/bin", b"/usr/bin/su", b"/usr/bin/su-link", long.as_bytes()];
         let mut out = Vec::new();
-        let stats = write_layer(export().as_slice(), &KeepFilter::new(keep, Excludes::none()), &mut out).unwrap();
+        let stats = write_layer(export().as_slice(), &KeepFilter::new(keep, Excludes::none(), 0), &mut out).unwrap();
         let got = read_back(&out);
         let names: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
         assert_eq!(names, vec!["etc/", "tmp/", "usr/", "usr/bin/", "usr/bin/su", "usr/bin/su-link", &long[1..]]);
@@ -276,8 +286,8 @@ mod tests {
     fn same_input_same_layer_and_dangling_links_dropped() {
         let keep: Vec<&[u8]> = vec![b"/usr", b"/usr/bin", b"/usr/bin/su-link"];
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        let sa = write_layer(export().as_slice(), &KeepFilter::new(keep.clone(), Excludes::none()), &mut a).unwrap();
-        let sb = write_layer(export().as_slice(), &KeepFilter::new(keep, Excludes::none()), &mut b).unwrap();
+        let sa = write_layer(export().as_slice(), &KeepFilter::new(keep.clone(), Excludes::none(), 0), &mut a).unwrap();
+        let sb = write_layer(export().as_slice(), &KeepFilter::new(keep, Excludes::none(), 0), &mut b).unwrap();
         assert_eq!(a, b);
         assert_eq!(sa.diff_id, sb.diff_id);
         assert_eq!(sa.dangling_links, vec!["usr/bin/su-link".to_owned()]);
@@ -289,7 +299,7 @@ mod tests {
         let keep: Vec<&[u8]> = vec![b"/usr", b"/usr/bin", b"/usr/bin/su", b"/usr/bin/unused"];
         let excludes = Excludes::new(&["/usr/bin/su".to_owned()]).unwrap();
         let mut out = Vec::new();
-        write_layer(export().as_slice(), &KeepFilter::new(keep, excludes), &mut out).unwrap();
+        write_layer(export().as_slice(), &KeepFilter::new(keep, excludes, 0), &mut out).unwrap();
         let names: Vec<String> = read_back(&out).into_iter().map(|g| g.0).collect();
         assert_eq!(names, vec!["tmp/", "usr/", "usr/bin/", "usr/bin/unused"]);
     }
@@ -302,7 +312,7 @@ mod tests {
         entry(&mut b, "usr/bin/ping", tar::EntryType::Regular, b"ping", None);
         let input = b.into_inner().unwrap();
         let mut out = Vec::new();
-        write_layer(input.as_slice(), &KeepFilter::new(vec![&b"/usr/bin/ping"[..]], Excludes::none()), &mut out).unwrap();
+        write_layer(input.as_slice(), &KeepFilter::new(vec![&b"/usr/bin/ping"[..]], Excludes::none(), 0), &mut out).unwrap();
         let mut a = tar::Archive::new(out.as_slice());
         let mut e = a.entries().unwrap().next().unwrap().unwrap();
         let exts: Vec<(String, Vec<u8>)> =

@@ -6,6 +6,7 @@ mod schema;
 
 mod build;
 mod bad_input;
+mod image;
 mod sensor;
 mod probes;
 mod verify;
