@@ -6,7 +6,7 @@ use crate::engine::{Engine, LineSplitter, RUN_LABEL};
 use crate::error::{Error, Result};
 use bollard::models::{ContainerCreateBody, HostConfig, ImageInspect, PortBinding};
 use futures_util::StreamExt;
-use crate::probing::{self, ProbePlan, RecordedProbe};
+use crate::probing::{self, ProbePlan, RecordedProbe, Replayer, Request};
 use slim_probes::{ProbeResult, Target};
 use slim_sensor::protocol::{self, Event};
 use slim_sensor::report::Report;
@@ -37,6 +37,41 @@ pub struct AnalysisOptions {
     pub include_certs: bool,
     /// Keep name-service files and NSS/resolver libraries whatever the run did.
     pub include_nss: bool,
+    /// The user's includes (paths with their subtrees, or globs), kept with their closure.
+    pub includes: Vec<String>,
+    /// `--exec` commands, run inside the container (traced) once the app is ready.
+    pub execs: Vec<String>,
+    /// `--host-exec` commands, run on the host once the app is ready.
+    pub host_execs: Vec<String>,
+    /// When the analysis stops after the probes.
+    pub continue_after: ContinueAfter,
+}
+
+/// When the analysis run stops once every probe and command is done.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ContinueAfter {
+    /// At once (`probe`, `exec`, the default).
+    #[default]
+    Probes,
+    /// After this many more seconds (lazy work, background jobs).
+    Seconds(u64),
+    /// When slim gets SIGUSR1 (someone exercised the app by hand).
+    Signal,
+}
+
+impl ContinueAfter {
+    async fn wait(self) {
+        match self {
+            ContinueAfter::Probes => {}
+            ContinueAfter::Seconds(n) => tokio::time::sleep(Duration::from_secs(n)).await,
+            ContinueAfter::Signal => {
+                eprintln!("slim: the app is ready; send SIGUSR1 to slim (pid {}) to finish the analysis", std::process::id());
+                if let Ok(mut usr1) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()) {
+                    usr1.recv().await;
+                }
+            }
+        }
+    }
 }
 
 /// What the analysis run learned.
@@ -84,6 +119,7 @@ pub struct AppSpec {
     ports: BTreeSet<u16>,
     volumes: Vec<String>,
     has_home: bool,
+    healthcheck: Option<Vec<String>>,
     surroundings: Surroundings,
 }
 
@@ -118,14 +154,39 @@ impl AppSpec {
             ports,
             volumes: cfg.volumes.unwrap_or_default(),
             has_home: env.iter().chain(&sur.env).any(|e| e.starts_with("HOME=")),
+            healthcheck: cfg.healthcheck.and_then(|h| healthcheck_argv(h.test.unwrap_or_default())),
             surroundings: sur,
         })
+    }
+
+    /// The user the app (and `--exec` commands) run as; root when the image names none.
+    fn exec_user(&self) -> String {
+        if self.user.is_empty() {
+            "0:0".into()
+        } else {
+            self.user.clone()
+        }
     }
 
     /// The app's command line (ENTRYPOINT + CMD).
     pub fn command(&self) -> &[String] {
         &self.command
     }
+}
+
+/// The command of a HEALTHCHECK test: `["CMD", args...]` or `["CMD-SHELL", "cmd"]`; none for
+/// `["NONE"]` or an inherited empty test.
+fn healthcheck_argv(test: Vec<String>) -> Option<Vec<String>> {
+    match test.split_first() {
+        Some((kind, args)) if kind == "CMD" && !args.is_empty() => Some(args.to_vec()),
+        Some((kind, args)) if kind == "CMD-SHELL" && !args.is_empty() => Some(vec!["/bin/sh".into(), "-c".into(), args.join(" ")]),
+        _ => None,
+    }
+}
+
+/// An `--exec` command as run in the container: through the shell.
+fn shell(command: &str) -> Vec<String> {
+    vec!["/bin/sh".into(), "-c".into(), command.into()]
 }
 
 /// What the sensor does in a run.
@@ -169,6 +230,9 @@ fn sensor_entrypoint(spec: &AppSpec, opts: &AnalysisOptions, mode: Mode) -> Vec<
             }
             if report_missing {
                 args.push("--report-missing".into());
+            }
+            for include in &opts.includes {
+                args.extend(["--include".to_owned(), include.clone()]);
             }
         }
         Mode::SuperviseOnly => args.extend(["--tracer".to_owned(), "off".to_owned(), "--no-fanotify".to_owned()]),
@@ -383,6 +447,11 @@ impl<'a> Session<'a> {
             .collect())
     }
 
+    /// The container's ID.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// When the start timeout ends.
     pub fn deadline(&self) -> Instant {
         self.deadline
@@ -431,11 +500,34 @@ pub async fn analyze(engine: &Engine, image: &ImageInspect, run: &str, sensor: &
     session.ready().await?;
     let mut probes = Vec::new();
     let mut notes = Vec::new();
-    let plan = &opts.plan;
-    if !session.completed() && (plan.default_probe || !plan.user.is_empty()) {
-        let prober = probing::prober()?;
-        let targets = probing::ready_targets(&prober, session.targets().await?, session.deadline(), &mut notes).await;
-        probes = probing::record(&prober, &targets, plan).await?;
+    if !session.completed() {
+        let plan = &opts.plan;
+        let published = session.targets().await?;
+        let targets = match plan.default_probe || !plan.user.is_empty() {
+            true => probing::ready_targets(&probing::prober()?, published.clone(), session.deadline(), &mut notes).await,
+            false => Vec::new(),
+        };
+        probes = probing::record(&probing::prober()?, &targets, plan).await?;
+        let execs = opts.execs.iter().map(|c| ("exec", c.clone(), shell(c))).chain(spec.healthcheck.clone().map(|argv| ("healthcheck", argv.join(" "), argv)));
+        for (n, (kind, shown, argv)) in execs.enumerate() {
+            let started = Instant::now();
+            let record = format!("{}/exec-{n}.json", slim_sensor::SENSOR_DIR);
+            let traced: Vec<String> = [format!("{}/sensor", slim_sensor::SENSOR_DIR), "exec".into(), "--user".into(), spec.user.clone(), "--record".into(), record, "--".into()]
+                .into_iter()
+                .chain(argv.iter().cloned())
+                .collect();
+            let (code, output) = engine.exec(session.id(), traced, "0:0").await?;
+            if code != 0 {
+                notes.push(format!("{kind} `{shown}` exited with {code} on the original: {output}"));
+            }
+            let result = probing::command_result(kind, &shown, Some(code as i32), started, None);
+            probes.push(RecordedProbe { result, body_stable: false, request: Request::Exec { kind, argv } });
+        }
+        for command in &opts.host_execs {
+            let result = probing::host_exec(command, &probing::command_targets(&published, &targets)).await;
+            probes.push(RecordedProbe { result, body_stable: false, request: Request::HostExec(command.clone()) });
+        }
+        opts.continue_after.wait().await;
     }
     let completed = session.completed();
     let (report, early_exit) = session.finish().await?;
@@ -467,10 +559,21 @@ pub async fn replay(runner: Runner<'_>, image_id: &str, mode: Mode, probes: &[Re
         Err(other) => return Err(other),
     }
     if replay.failures.is_empty() && !probes.is_empty() {
-        let prober = probing::prober()?;
-        let (results, failures) = probing::replay(&prober, session.targets().await?, probes, session.deadline()).await;
-        replay.results = results;
-        replay.failures.extend(failures);
+        let mut replayer = Replayer::new(session.targets().await?, session.deadline())?;
+        for probe in probes {
+            let started = Instant::now();
+            let got = match &probe.request {
+                Request::Http(spec) => replayer.http(&probe.result, spec).await,
+                Request::Exec { kind, argv } => match runner.engine.exec(session.id(), argv.clone(), &runner.spec.exec_user()).await {
+                    Ok((code, _)) => probing::command_result(kind, &probe.result.path, Some(code as i32), started, None),
+                    Err(e) => probing::command_result(kind, &probe.result.path, None, started, Some(e.to_string())),
+                },
+                Request::HostExec(command) => probing::host_exec(command, &replayer.command_targets()).await,
+            };
+            replay.failures.extend(probing::compare(probe, &got));
+            replay.results.push(got);
+        }
+        replay.failures.append(&mut replayer.failures);
     }
     let (report, early_exit) = session.finish().await?;
     replay.failures.extend(early_exit);

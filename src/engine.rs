@@ -103,6 +103,38 @@ impl Engine {
         }
     }
 
+    /// Runs `cmd` in a running container as `user`; returns its exit code and its output's
+    /// last lines.
+    pub async fn exec(&self, id: &str, cmd: Vec<String>, user: &str) -> Result<(i64, String)> {
+        use bollard::exec::{StartExecOptions, StartExecResults};
+        let what = cmd.join(" ");
+        let config = bollard::models::ExecConfig {
+            cmd: Some(cmd),
+            user: Some(user.to_owned()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let created = self.docker.create_exec(id, config).await.map_err(engine_err(format_args!("exec {what}")))?;
+        let started = self
+            .docker
+            .start_exec(&created.id, Some(StartExecOptions { detach: false, tty: false, output_capacity: None }))
+            .await
+            .map_err(engine_err(format_args!("exec {what}")))?;
+        let mut output = String::new();
+        if let StartExecResults::Attached { output: mut stream, .. } = started {
+            while let Some(Ok(chunk)) = stream.next().await {
+                output.push_str(&chunk.to_string());
+                if output.len() > 64 * 1024 {
+                    output.drain(..output.len() - 16 * 1024);
+                }
+            }
+        }
+        let inspect = self.docker.inspect_exec(&created.id).await.map_err(engine_err(format_args!("exec {what}")))?;
+        let tail: Vec<&str> = output.lines().rev().take(10).collect();
+        Ok((inspect.exit_code.unwrap_or(-1), tail.into_iter().rev().collect::<Vec<_>>().join("\n")))
+    }
+
     /// Published host ports of a running container: container TCP port -> (host ip, host port).
     pub async fn published_ports(&self, id: &str) -> Result<HashMap<u16, (String, u16)>> {
         let inspect = self

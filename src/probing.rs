@@ -21,17 +21,78 @@ pub struct ProbePlan {
     pub ports: Option<Vec<u16>>,
 }
 
-/// A request sent to the original, what it answered, and whether its body was the same when
+/// One probe, as it is replayed on the slim image.
+#[derive(Clone, Debug)]
+pub enum Request {
+    /// An HTTP request.
+    Http(ProbeSpec),
+    /// A command inside the container (`--exec`, the image's HEALTHCHECK), as the image USER.
+    Exec {
+        /// `exec` or `healthcheck`.
+        kind: &'static str,
+        /// The command as run on the slim image.
+        argv: Vec<String>,
+    },
+    /// A command on the host (`--host-exec`), pointed at the app by `SLIM_TARGET_*`.
+    HostExec(String),
+}
+
+/// A probe sent to the original, what it answered, and whether its body was the same when
 /// sent twice (only then is the body compared on the slim image).
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug)]
 pub struct RecordedProbe {
     /// The answer of the original.
     pub result: ProbeResult,
     /// True when two identical GETs got identical bodies.
     pub body_stable: bool,
     /// The request, for the replay.
-    #[serde(skip)]
-    pub spec: ProbeSpec,
+    pub request: Request,
+}
+
+/// The record of a command probe.
+pub fn command_result(kind: &str, shown: &str, exit_code: Option<i32>, started: Instant, error: Option<String>) -> ProbeResult {
+    ProbeResult {
+        kind: kind.into(),
+        method: String::new(),
+        path: shown.into(),
+        port: 0,
+        status: None,
+        body_sha256: None,
+        bytes: 0,
+        latency_ms: started.elapsed().as_millis() as u64,
+        error,
+        exit_code,
+    }
+}
+
+/// Every `published` target, replaced by its `ready` version where there is one, by port.
+pub fn command_targets(published: &[Target], ready: &[Target]) -> Vec<Target> {
+    let mut out: Vec<Target> = published
+        .iter()
+        .map(|p| ready.iter().find(|r| r.container_port == p.container_port).unwrap_or(p).clone())
+        .collect();
+    out.sort_by_key(|t| t.container_port);
+    out
+}
+
+/// Runs `command` with `sh -c` on the host, with `SLIM_TARGET_HOST`, `SLIM_TARGET_PORT`,
+/// `SLIM_TARGET_URL` for the first target and `SLIM_TARGET_PORT_<container port>` for each.
+pub async fn host_exec(command: &str, targets: &[Target]) -> ProbeResult {
+    let started = Instant::now();
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c").arg(command).stdin(std::process::Stdio::null());
+    if let Some(first) = targets.first() {
+        cmd.env("SLIM_TARGET_HOST", &first.host)
+            .env("SLIM_TARGET_PORT", first.host_port.to_string())
+            .env("SLIM_TARGET_URL", format!("{}://{}:{}", first.scheme(), first.host, first.host_port));
+    }
+    for t in targets {
+        cmd.env(format!("SLIM_TARGET_PORT_{}", t.container_port), t.host_port.to_string());
+    }
+    match cmd.status().await {
+        Ok(status) => command_result("host-exec", command, status.code(), started, None),
+        Err(e) => command_result("host-exec", command, None, started, Some(format!("cannot run sh: {e}"))),
+    }
 }
 
 /// A prober whose requests time out after 10 s.
@@ -65,7 +126,7 @@ async fn record_one(prober: &Prober, target: &Target, spec: ProbeSpec) -> Record
     } else {
         false
     };
-    RecordedProbe { result, body_stable, spec }
+    RecordedProbe { result, body_stable, request: Request::Http(spec) }
 }
 
 /// Runs the plan against the original's ready `targets`. A user probe that gets no answer, or
@@ -79,7 +140,8 @@ pub async fn record(prober: &Prober, targets: &[Target], plan: &ProbePlan) -> Re
             let fetched = prober.fetch(target, &root).await;
             let again = prober.send(target, &root).await;
             let body = fetched.body;
-            recorded.push(RecordedProbe { body_stable: again.body_sha256 == fetched.result.body_sha256, result: fetched.result, spec: root });
+            let body_stable = again.body_sha256 == fetched.result.body_sha256;
+            recorded.push(RecordedProbe { body_stable, result: fetched.result, request: Request::Http(root) });
             if let Some(limits) = plan.crawl {
                 for page in crawl(prober, target, &body, limits).await {
                     recorded.push(record_one(prober, target, ProbeSpec::new(page.method.clone(), page.path.clone())).await);
@@ -115,39 +177,58 @@ pub async fn record(prober: &Prober, targets: &[Target], plan: &ProbePlan) -> Re
     Ok(recorded)
 }
 
-/// Replays `recorded` against the slim image's `targets`: the answers in order, and one line
-/// per difference.
-pub async fn replay(prober: &Prober, targets: Vec<Target>, recorded: &[RecordedProbe], deadline: Instant) -> (Vec<ProbeResult>, Vec<String>) {
-    let mut ready: HashMap<u16, Option<Target>> = HashMap::new();
-    let (mut results, mut failures) = (Vec::new(), Vec::new());
-    for probe in recorded {
-        let want = &probe.result;
-        if let std::collections::hash_map::Entry::Vacant(slot) = ready.entry(want.port) {
-            let mut target = targets.iter().find(|t| t.container_port == want.port).cloned();
+/// Replays HTTP probes on the slim image: waits for each port once (detecting TLS), then sends.
+pub struct Replayer {
+    prober: Prober,
+    targets: Vec<Target>,
+    ready: HashMap<u16, Option<Target>>,
+    deadline: Instant,
+    /// Ports that never answered.
+    pub failures: Vec<String>,
+}
+
+impl Replayer {
+    /// A replayer for the slim image's published `targets`.
+    pub fn new(targets: Vec<Target>, deadline: Instant) -> Result<Self> {
+        Ok(Replayer { prober: prober()?, targets, ready: HashMap::new(), deadline, failures: Vec::new() })
+    }
+
+    /// Every published port, with what was learned of it (TLS), for host commands.
+    pub fn command_targets(&self) -> Vec<Target> {
+        let ready: Vec<Target> = self.ready.values().flatten().cloned().collect();
+        command_targets(&self.targets, &ready)
+    }
+
+    /// Sends `spec` where the original's answer `want` came from.
+    pub async fn http(&mut self, want: &ProbeResult, spec: &ProbeSpec) -> ProbeResult {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.ready.entry(want.port) {
+            let mut target = self.targets.iter().find(|t| t.container_port == want.port).cloned();
             match target.as_mut() {
-                None => failures.push(format!("port {} is not published on the slim image", want.port)),
+                None => self.failures.push(format!("port {} is not published on the slim image", want.port)),
                 Some(t) => {
-                    if let Err(e) = prober.wait_ready(t, left(deadline)).await {
-                        failures.push(format!("port {} of the slim image never answered: {e}", want.port));
+                    if let Err(e) = self.prober.wait_ready(t, left(self.deadline)).await {
+                        self.failures.push(format!("port {} of the slim image never answered: {e}", want.port));
                         target = None;
                     }
                 }
             }
             slot.insert(target);
         }
-        let got = match ready.get(&want.port).and_then(Option::as_ref) {
-            Some(target) => prober.send(target, &probe.spec).await,
+        match self.ready.get(&want.port).and_then(Option::as_ref) {
+            Some(target) => self.prober.send(target, spec).await,
             None => ProbeResult { status: None, body_sha256: None, bytes: 0, latency_ms: 0, error: Some("not ready".into()), ..want.clone() },
-        };
-        failures.extend(compare(probe, &got));
-        results.push(got);
+        }
     }
-    (results, failures)
 }
 
 /// What differs between the original's answer and the slim image's, if anything.
 pub fn compare(probe: &RecordedProbe, got: &ProbeResult) -> Option<String> {
     let want = &probe.result;
+    if want.kind.ends_with("exec") || want.kind == "healthcheck" {
+        let show = |r: &ProbeResult| r.exit_code.map(|c| format!("exit code {c}")).unwrap_or_else(|| r.error.clone().unwrap_or_default());
+        return (got.exit_code != want.exit_code)
+            .then(|| format!("{} `{}`: the original gave {}, the slim image {}", want.kind, want.path, show(want), show(got)));
+    }
     let what = format!("{} {} on port {}", want.method, want.path, want.port);
     if got.status != want.status {
         let show = |r: &ProbeResult| r.status.map(|s| s.to_string()).unwrap_or_else(|| format!("no answer ({})", r.error.clone().unwrap_or_default()));
@@ -174,17 +255,36 @@ mod tests {
             bytes: 3,
             latency_ms: 1,
             error: None,
+            exit_code: None,
         }
     }
 
     #[test]
     fn status_always_body_only_when_stable() {
-        let stable = RecordedProbe { result: result(Some(200), "aa"), body_stable: true, spec: ProbeSpec::new("GET", "/a?b=1") };
+        let stable = RecordedProbe { result: result(Some(200), "aa"), body_stable: true, request: Request::Http(ProbeSpec::new("GET", "/a?b=1")) };
         assert_eq!(compare(&stable, &result(Some(200), "aa")), None);
         assert!(compare(&stable, &result(Some(200), "bb")).unwrap().contains("different body"));
         assert!(compare(&stable, &result(Some(404), "aa")).unwrap().contains("the original answered 200, the slim image 404"));
         let unstable = RecordedProbe { body_stable: false, ..stable };
         assert_eq!(compare(&unstable, &result(Some(200), "bb")), None);
         assert!(compare(&unstable, &result(None, "")).unwrap().contains("no answer"));
+    }
+
+    #[test]
+    fn commands_compare_exit_codes() {
+        let started = Instant::now();
+        let want = command_result("exec", "test -f /x", Some(0), started, None);
+        let probe = RecordedProbe { result: want, body_stable: false, request: Request::HostExec("true".into()) };
+        assert_eq!(compare(&probe, &command_result("exec", "test -f /x", Some(0), started, None)), None);
+        let failed = compare(&probe, &command_result("exec", "test -f /x", Some(1), started, None)).unwrap();
+        assert!(failed.contains("exit code 0") && failed.contains("exit code 1"), "{failed}");
+    }
+
+    #[tokio::test]
+    async fn host_commands_see_the_target() {
+        let target = Target { host: "127.0.0.1".into(), host_port: 40000, container_port: 80, tls: false };
+        let r = host_exec(r#"test "$SLIM_TARGET_URL" = http://127.0.0.1:40000 && test "$SLIM_TARGET_PORT_80" = 40000"#, &[target]).await;
+        assert_eq!((r.kind.as_str(), r.exit_code), ("host-exec", Some(0)));
+        assert_eq!(host_exec("exit 3", &[]).await.exit_code, Some(3));
     }
 }

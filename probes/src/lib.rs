@@ -89,6 +89,9 @@ pub struct ProbeResult {
     pub latency_ms: u64,
     /// What went wrong, when nothing was answered.
     pub error: Option<String>,
+    /// Exit code, for command probes (`exec`, `healthcheck`, `host-exec`); `None` for HTTP.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
 }
 
 /// Why probing could not start.

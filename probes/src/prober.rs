@@ -89,6 +89,7 @@ impl Prober {
                 bytes: 0,
                 latency_ms: 0,
                 error: None,
+                exit_code: None,
             },
             body: Vec::new(),
             content_type: None,

@@ -147,6 +147,7 @@ mod tests {
             bytes: 0,
             latency_ms: 0,
             error: None,
+            exit_code: None,
         };
         let mut spec = ProbeSpec::new("GET", "/");
         assert!(spec.accepts(&result(Some(500))));

@@ -241,6 +241,37 @@ pub fn tree_paths(root: &Path, path: &[u8]) -> Vec<PathBytes> {
         .collect()
 }
 
+/// A shell and the basic utilities, for `--include-shell` (those the image has).
+pub const SHELL_TOOLS: [&str; 24] = [
+    "/bin/sh", "/bin/bash", "/usr/bin/env", "/usr/bin/ls", "/usr/bin/cat", "/usr/bin/cp", "/usr/bin/mv", "/usr/bin/rm",
+    "/usr/bin/mkdir", "/usr/bin/ln", "/usr/bin/chmod", "/usr/bin/chown", "/usr/bin/id", "/usr/bin/ps", "/usr/bin/grep",
+    "/usr/bin/sed", "/usr/bin/head", "/usr/bin/tail", "/usr/bin/sleep", "/usr/bin/test", "/usr/bin/touch", "/usr/bin/find",
+    "/usr/bin/which", "/usr/bin/busybox",
+];
+
+/// The paths a user include names: a path (a directory with everything below it) or a glob
+/// (`*` within a component, `**` across them), each match taken with its subtree.
+pub fn expand_include(root: &Path, pattern: &str) -> Vec<PathBytes> {
+    let is_glob = pattern.contains(['*', '?', '[', '{']);
+    if !is_glob {
+        return tree_paths(root, pattern.as_bytes());
+    }
+    let Ok(glob) = globset::GlobBuilder::new(pattern).literal_separator(true).build() else { return Vec::new() };
+    let matcher = glob.compile_matcher();
+    // Walk only below the literal part of the pattern.
+    let literal = &pattern[..pattern.find(['*', '?', '[', '{']).unwrap_or(pattern.len())];
+    let base = &literal[..literal.rfind('/').unwrap_or(0)];
+    let real = root.join(base.trim_start_matches('/'));
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(&real).sort_by_file_name().into_iter().filter_map(Result::ok) {
+        let path = image_path(root, entry.path());
+        if matcher.is_match(OsStr::from_bytes(&path)) {
+            out.extend(tree_paths(root, &path));
+        }
+    }
+    out
+}
+
 /// The interpreter path of a `#!` line, if `head` starts with one.
 pub fn shebang(head: &[u8]) -> Option<Vec<u8>> {
     let line = head.strip_prefix(b"#!")?;
@@ -368,6 +399,21 @@ mod tests {
             assert!(names.contains(&want.to_owned()), "{want} in {names:?}");
         }
         assert!(default_includes(r, false, false).is_empty());
+    }
+
+    #[test]
+    fn includes_take_trees_and_globs() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        fs::create_dir_all(r.join("srv/plugins/a")).unwrap();
+        fs::create_dir_all(r.join("srv/plugins/b")).unwrap();
+        fs::write(r.join("srv/plugins/a/x.so"), b"x").unwrap();
+        fs::write(r.join("srv/plugins/b/y.txt"), b"y").unwrap();
+        let names = |v: Vec<PathBytes>| v.into_iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        assert_eq!(names(expand_include(r, "/srv/plugins/a")), vec!["/srv/plugins/a", "/srv/plugins/a/x.so"]);
+        assert_eq!(names(expand_include(r, "/srv/plugins/*/*.so")), vec!["/srv/plugins/a/x.so"]);
+        assert_eq!(names(expand_include(r, "/srv/**/y.txt")), vec!["/srv/plugins/b/y.txt"]);
+        assert!(expand_include(r, "/srv/none/*").is_empty());
     }
 
     #[test]

@@ -8,12 +8,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const USAGE: &str = "usage: slim-sensor run [--user USER] [--stop-signal SIG] [--grace SECS] [--set-home] \
-[--tracer seccomp|off] [--no-fanotify] [--include-certs] [--include-nss] [--report-missing] [--volume PATH]... [--report PATH] -- COMMAND [ARG]...";
+[--tracer seccomp|off] [--no-fanotify] [--include-certs] [--include-nss] [--report-missing] [--include PATH|GLOB]... [--volume PATH]... [--report PATH] -- COMMAND [ARG]...";
 
 fn main() {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    if args.first().and_then(|a| a.to_str()) == Some("closure") {
-        std::process::exit(closure(&args[1..]));
+    match args.first().and_then(|a| a.to_str()) {
+        Some("closure") => std::process::exit(closure(&args[1..])),
+        Some("exec") => std::process::exit(exec(&args[1..])),
+        _ => {}
     }
     match parse(&args) {
         Ok(opts) => std::process::exit(supervise::run(&opts)),
@@ -41,6 +43,31 @@ fn closure(args: &[OsString]) -> i32 {
     }
 }
 
+/// `slim-sensor exec --user USER --record FILE -- COMMAND [ARG]...`.
+fn exec(args: &[OsString]) -> i32 {
+    let usage = "usage: slim-sensor exec [--user USER] --record FILE -- COMMAND [ARG]...";
+    let split = args.iter().position(|a| a == "--");
+    let (flags, command) = match split {
+        Some(i) if i + 1 < args.len() => (&args[..i], &args[i + 1..]),
+        _ => {
+            eprintln!("slim-sensor: {usage}");
+            return 125;
+        }
+    };
+    let value = |name: &str| flags.iter().position(|a| a == name).and_then(|i| flags.get(i + 1)).map(|v| v.to_string_lossy().into_owned());
+    let Some(record) = value("--record") else {
+        eprintln!("slim-sensor: {usage}");
+        return 125;
+    };
+    match supervise::exec(command, &value("--user").unwrap_or_default(), record.as_ref()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("slim-sensor: {e}");
+            127
+        }
+    }
+}
+
 fn parse(args: &[OsString]) -> Result<RunOptions, String> {
     let mut it = args.iter();
     if it.next().and_then(|a| a.to_str()) != Some("run") {
@@ -59,6 +86,7 @@ fn parse(args: &[OsString]) -> Result<RunOptions, String> {
         include_certs: false,
         include_nss: false,
         report_missing: false,
+        includes: Vec::new(),
     };
     while let Some(arg) = it.next() {
         let flag = arg.to_str().ok_or("flags must be UTF-8")?;
@@ -86,6 +114,7 @@ fn parse(args: &[OsString]) -> Result<RunOptions, String> {
             "--include-certs" => opts.include_certs = true,
             "--include-nss" => opts.include_nss = true,
             "--report-missing" => opts.report_missing = true,
+            "--include" => opts.includes.push(value()?),
             "--volume" => opts.volumes.push(value()?.into()),
             "--report" => opts.report_path = value()?.into(),
             other => return Err(format!("unknown flag {other:?}")),

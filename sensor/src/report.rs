@@ -19,6 +19,8 @@ pub enum Reason {
     LookedUp,
     /// Kept whatever the run did: user database, working directory, entrypoint.
     Essential,
+    /// The user asked for it (`--include`, `--include-bin`, `--include-shell`).
+    Include,
     /// A shared library or interpreter a kept ELF file needs.
     ElfDep,
     /// A script's `#!` interpreter.

@@ -54,6 +54,8 @@ pub struct RunOptions {
     pub include_nss: bool,
     /// List recorded paths that do not exist (for repairing a slim image).
     pub report_missing: bool,
+    /// The user's includes: paths (with their subtrees) or globs.
+    pub includes: Vec<String>,
 }
 
 /// Why the sensor could not do its job.
@@ -138,61 +140,8 @@ fn supervise(opts: &RunOptions, out: &Arc<Output>) -> Result<i32, SuperviseError
     let stop = Arc::new(AtomicBool::new(false));
     let mut warnings = Vec::new();
 
-    // The tracer's listener fd comes from the child (the filter must be installed there); the
-    // thread receiving it must already run, since the child's exec waits for an answer.
-    let (tracer_sock, child_sock) = match opts.tracer {
-        TracerMode::Seccomp => {
-            let (a, b) = UnixStream::pair().map_err(io_err("socketpair for the tracer"))?;
-            (Some(a), Some(b))
-        }
-        TracerMode::Off => (None, None),
-    };
-    let tracer = tracer_sock.map(|sock| {
-        let (record, stop) = (record.clone(), stop.clone());
-        thread::spawn(move || -> Result<(), String> {
-            match seccomp::recv_fd(sock.as_raw_fd()) {
-                Ok(Ok(listener)) => {
-                    trace::serve(&listener, &record, &stop);
-                    Ok(())
-                }
-                Ok(Err(e)) => Err(format!("seccomp tracer unavailable ({e}); only fanotify recorded this run")),
-                Err(e) => Err(format!("seccomp tracer not set up: {e}")),
-            }
-        })
-    });
-
-    let mut cmd = Command::new(&opts.command[0]);
-    cmd.args(&opts.command[1..]).stdin(Stdio::inherit()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    if opts.set_home {
-        cmd.env("HOME", &identity.home);
-    }
-    let filter = seccomp::Filter::new(&trace::rules());
-    let child_fd = child_sock.as_ref().map(|s| s.as_raw_fd());
-    let groups: Vec<libc::gid_t> = identity.groups.clone();
-    let (uid, gid) = (identity.uid, identity.gid);
-    // SAFETY: the closure only makes async-signal-safe syscalls on data prepared before fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            signals::unblock_all()?;
-            if let Some(sock) = child_fd {
-                let installed = filter.install();
-                seccomp::send_fd(sock, installed.as_ref().map(|fd| *fd).map_err(|e| e.raw_os_error().unwrap_or(0)))?;
-                if let Ok(fd) = installed {
-                    libc::close(fd);
-                }
-            }
-            caps::drop_caps(&[CAP_SYS_ADMIN, CAP_SYS_PTRACE])?;
-            if libc::setgroups(groups.len(), groups.as_ptr()) != 0
-                || libc::setresgid(gid, gid, gid) != 0
-                || libc::setresuid(uid, uid, uid) != 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let spawned = cmd.spawn();
-    drop(child_sock);
+    let launch = Launch { command: &opts.command, identity: &identity, set_home: opts.set_home, tracer: opts.tracer, piped: true };
+    let (spawned, tracer) = launch.spawn(&record, &stop)?;
     let mut child = match spawned {
         Ok(child) => child,
         Err(source) => {
@@ -261,10 +210,14 @@ fn supervise(opts: &RunOptions, out: &Arc<Output>) -> Result<i32, SuperviseError
 /// Computes the keep-set, writes the report, says so, and returns the sensor's exit code.
 fn finish(opts: &RunOptions, out: &Output, record: &Record, outcome: AppOutcome, warnings: Vec<String>) -> Result<i32, SuperviseError> {
     let mut seeds = record.seeds();
+    seeds.extend(exec_records());
     let recorded = seeds.len() as u64;
     let missing = if opts.report_missing { missing_paths(&seeds) } else { Vec::new() };
     seeds.extend(essentials(opts).into_iter().map(|p| (p, Reason::Essential)));
     seeds.extend(closure::default_includes(Path::new("/"), opts.include_certs, opts.include_nss));
+    for pattern in &opts.includes {
+        seeds.extend(closure::expand_include(Path::new("/"), pattern).into_iter().map(|p| (p, Reason::Include)));
+    }
     let stats = SensorStats {
         fanotify_events: record.fanotify_events.load(Ordering::Relaxed),
         traced_syscalls: record.traced_syscalls.load(Ordering::Relaxed),
@@ -288,6 +241,130 @@ fn finish(opts: &RunOptions, out: &Output, record: &Record, outcome: AppOutcome,
         AppOutcome { signal: Some(sig), .. } => 128 + sig,
         _ => 0,
     })
+}
+
+/// How to start a traced process: the app (`run`) or an `--exec` command (`exec`).
+pub struct Launch<'a> {
+    /// argv.
+    pub command: &'a [OsString],
+    /// Who it runs as.
+    pub identity: &'a users::Identity,
+    /// Set HOME from the user's passwd entry.
+    pub set_home: bool,
+    /// The syscall tracer.
+    pub tracer: TracerMode,
+    /// Pipe stdout/stderr (to relay them line by line) rather than inherit them.
+    pub piped: bool,
+}
+
+/// The tracer thread of a launched process: `Err` carries a warning when tracing was impossible.
+pub type TracerThread = thread::JoinHandle<Result<(), String>>;
+
+impl Launch<'_> {
+    /// Starts the process as `identity`, under the seccomp tracer (recording into `record`)
+    /// when asked, with SYS_ADMIN and SYS_PTRACE dropped. The spawn result is returned as is, so
+    /// a caller can still report when the command cannot be started.
+    pub fn spawn(&self, record: &Arc<Record>, stop: &Arc<AtomicBool>) -> Result<(io::Result<std::process::Child>, Option<TracerThread>), SuperviseError> {
+        // The tracer's listener fd comes from the child (the filter must be installed there);
+        // the thread receiving it must already run, since the child's exec waits for an answer.
+        let (tracer_sock, child_sock) = match self.tracer {
+            TracerMode::Seccomp => {
+                let (a, b) = UnixStream::pair().map_err(io_err("socketpair for the tracer"))?;
+                (Some(a), Some(b))
+            }
+            TracerMode::Off => (None, None),
+        };
+        let tracer = tracer_sock.map(|sock| {
+            let (record, stop) = (record.clone(), stop.clone());
+            thread::spawn(move || -> Result<(), String> {
+                match seccomp::recv_fd(sock.as_raw_fd()) {
+                    Ok(Ok(listener)) => {
+                        trace::serve(&listener, &record, &stop);
+                        Ok(())
+                    }
+                    Ok(Err(e)) => Err(format!("seccomp tracer unavailable ({e}); only fanotify recorded this run")),
+                    Err(e) => Err(format!("seccomp tracer not set up: {e}")),
+                }
+            })
+        });
+        let mut cmd = Command::new(&self.command[0]);
+        cmd.args(&self.command[1..]);
+        if self.piped {
+            cmd.stdin(Stdio::inherit()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
+        if self.set_home {
+            cmd.env("HOME", &self.identity.home);
+        }
+        let filter = seccomp::Filter::new(&trace::rules());
+        let child_fd = child_sock.as_ref().map(|s| s.as_raw_fd());
+        let groups: Vec<libc::gid_t> = self.identity.groups.clone();
+        let (uid, gid) = (self.identity.uid, self.identity.gid);
+        // SAFETY: the closure only makes async-signal-safe syscalls on data prepared before fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                signals::unblock_all()?;
+                if let Some(sock) = child_fd {
+                    let installed = filter.install();
+                    seccomp::send_fd(sock, installed.as_ref().map(|fd| *fd).map_err(|e| e.raw_os_error().unwrap_or(0)))?;
+                    if let Ok(fd) = installed {
+                        libc::close(fd);
+                    }
+                }
+                caps::drop_caps(&[CAP_SYS_ADMIN, CAP_SYS_PTRACE])?;
+                if libc::setgroups(groups.len(), groups.as_ptr()) != 0
+                    || libc::setresgid(gid, gid, gid) != 0
+                    || libc::setresuid(uid, uid, uid) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let spawned = cmd.spawn();
+        drop(child_sock);
+        Ok((spawned, tracer))
+    }
+}
+
+/// `slim-sensor exec`: runs an `--exec` command as `user` under the tracer and writes what it
+/// looked up and opened to `record_path`, for the sensor of the analysis run to merge. Returns
+/// the command's exit code.
+pub fn exec(command: &[OsString], user: &str, record_path: &Path) -> Result<i32, SuperviseError> {
+    let identity = users::resolve(user, Path::new("/"))?;
+    let record = Arc::new(Record::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let launch = Launch { command, identity: &identity, set_home: std::env::var_os("HOME").is_none(), tracer: TracerMode::Seccomp, piped: false };
+    let (spawned, tracer) = launch.spawn(&record, &stop)?;
+    let status = spawned
+        .and_then(|mut child| child.wait())
+        .map_err(|source| SuperviseError::Spawn { command: command[0].to_string_lossy().into_owned(), source });
+    stop.store(true, Ordering::Relaxed);
+    if let Some(tracer) = tracer {
+        let _ = tracer.join();
+    }
+    let seeds: Vec<crate::report::KeptPath> =
+        record.seeds().into_iter().map(|(path, reason)| crate::report::KeptPath { path, reason }).collect();
+    let json = serde_json::to_vec(&seeds).map_err(|e| SuperviseError::Io { what: "encoding the exec record", source: e.into() })?;
+    std::fs::write(record_path, json).map_err(io_err("writing the exec record"))?;
+    let status = status?;
+    Ok(status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)))
+}
+
+/// Paths recorded by `exec` runs (`/.slim/exec-*.json`), as seeds.
+fn exec_records() -> Vec<(PathBytes, Reason)> {
+    let Ok(dir) = std::fs::read_dir(crate::SENSOR_DIR) else { return Vec::new() };
+    let mut out = Vec::new();
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with("exec-") && name.ends_with(".json")) {
+            continue;
+        }
+        let Ok(raw) = std::fs::read(entry.path()) else { continue };
+        let Ok(kept) = serde_json::from_slice::<Vec<crate::report::KeptPath>>(&raw) else { continue };
+        out.extend(kept.into_iter().map(|k| (k.path, k.reason)));
+    }
+    out
 }
 
 /// Reaps children and handles signals until the app (`app_pid`) exits.

@@ -1,6 +1,6 @@
 //! `slim build`.
 
-use crate::analyze::{AnalysisOptions, Surroundings};
+use crate::analyze::{AnalysisOptions, ContinueAfter, Surroundings};
 use crate::probing::ProbePlan;
 use slim_probes::{load_probe_file, CrawlLimits, HttpProbeCmd, ProbeSpec};
 use crate::engine::Engine;
@@ -59,6 +59,19 @@ pub struct BuildArgs {
     /// docker-slim: no HTTP probes at all.
     #[arg(long)]
     pub http_probe_off: bool,
+    /// Run CMD (with sh -c) inside the container as the image USER once the app is ready; what
+    /// it uses is kept, and its exit code must match on the slim image. Repeatable.
+    #[arg(long, value_name = "CMD")]
+    pub exec: Vec<String>,
+    /// Run CMD (with sh -c) on this host once the app is ready, with SLIM_TARGET_HOST,
+    /// SLIM_TARGET_PORT, SLIM_TARGET_URL and SLIM_TARGET_PORT_<port> pointing at the app: your
+    /// own test suite as the probe. Repeatable.
+    #[arg(long, value_name = "CMD")]
+    pub host_exec: Vec<String>,
+    /// When the analysis stops: after the probes and commands (`probe`, `exec`, the default),
+    /// SECONDS after them, or on SIGUSR1 to slim (`signal`).
+    #[arg(long, value_name = "probe|exec|SECONDS|signal", default_value = "probe")]
+    pub continue_after: String,
     /// Set a variable in the app's environment for the analysis and verification runs (`K=V`,
     /// or `K` to pass the host's value). Repeatable.
     #[arg(long, short = 'e', value_name = "K=V")]
@@ -90,6 +103,19 @@ pub struct BuildArgs {
     /// Container hostname for the runs.
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
+    /// Keep PATH (a directory with everything below it) or every match of GLOB, with its
+    /// closure (symlinks, libraries). Repeatable.
+    #[arg(long, visible_alias = "include-path", value_name = "PATH|GLOB")]
+    pub include: Vec<String>,
+    /// Keep the paths and globs listed in FILE, one a line (`#` comments).
+    #[arg(long, value_name = "FILE")]
+    pub include_file: Vec<PathBuf>,
+    /// Keep the binary at PATH with the libraries it needs. Repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub include_bin: Vec<String>,
+    /// Keep a shell and the basic utilities (sh, ls, cat, env, ...), for debugging the slim image.
+    #[arg(long)]
+    pub include_shell: bool,
     /// Do not keep CA certificates unless the app used them.
     #[arg(long)]
     pub no_include_certs: bool,
@@ -177,6 +203,18 @@ fn read_env_file(path: &PathBuf) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// `--continue-after`.
+fn continue_after(value: &str) -> Result<ContinueAfter> {
+    match value {
+        "probe" | "exec" => Ok(ContinueAfter::Probes),
+        "signal" => Ok(ContinueAfter::Signal),
+        n => n
+            .parse()
+            .map(ContinueAfter::Seconds)
+            .map_err(|_| Error::Input(format!("--continue-after {value:?}: expected probe, exec, signal or a number of seconds"))),
+    }
+}
+
 /// `oci:FILE.tar` -> `FILE.tar`.
 fn oci_path(value: &str) -> Result<PathBuf> {
     match value.strip_prefix("oci:") {
@@ -232,6 +270,21 @@ impl BuildArgs {
         })
     }
 
+    fn includes(&self) -> Result<Vec<String>> {
+        let mut out: Vec<String> = self.include.iter().chain(&self.include_bin).cloned().collect();
+        for file in &self.include_file {
+            let text = std::fs::read_to_string(file).map_err(|e| Error::Input(format!("--include-file {}: {e}", file.display())))?;
+            out.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned));
+        }
+        if self.include_shell {
+            out.extend(slim_sensor::closure::SHELL_TOOLS.iter().map(|t| t.to_string()));
+        }
+        if let Some(bad) = out.iter().find(|p| !p.starts_with('/')) {
+            return Err(Error::Input(format!("include {bad:?}: paths and globs must be absolute")));
+        }
+        Ok(out)
+    }
+
     fn options(&self, verbose: bool) -> Result<BuildOptions> {
         Ok(BuildOptions {
             image: self.image.clone(),
@@ -249,6 +302,10 @@ impl BuildArgs {
                 show_app_output: verbose,
                 include_certs: !self.no_include_certs,
                 include_nss: !self.no_include_nss,
+                includes: self.includes()?,
+                execs: self.exec.clone(),
+                host_execs: self.host_exec.clone(),
+                continue_after: continue_after(&self.continue_after)?,
             },
             verify: !self.no_verify,
             repair_rounds: self.repair_rounds,

@@ -99,6 +99,18 @@ impl Container {
         first.rsplit(':').next().unwrap().parse().expect("port")
     }
 
+    /// The HEALTHCHECK status once it settles (`healthy`, `unhealthy`), waiting up to 60 s.
+    pub fn health(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = docker_ok(&["inspect", "-f", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", &self.id]);
+            if status != "starting" || Instant::now() > deadline {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
     /// The container's output so far.
     pub fn logs(&self) -> String {
         let out = docker(&["logs", &self.id]);

@@ -85,9 +85,11 @@ fn metadata_survives_and_config_is_the_originals() {
     }
     assert_eq!(config_without_slim_labels(tag), config_without_slim_labels(source), "Config differs beyond slim's labels");
 
-    // The answer is the same, the OCI archive is a valid layout, and it loads back.
+    // The answer is the same, the HEALTHCHECK (urllib.request: modules and libssl the app never
+    // loads) passes, the OCI archive is a valid layout, and it loads back.
     let (before, after) = (Container::serve(source, 8090), Container::serve(tag, 8090));
     assert_eq!(get_http(&before), get_http(&after), "logs:\n{}", after.logs());
+    assert_eq!(after.health(), "healthy", "logs:\n{}", after.logs());
     let oci = dir.path().join("slim.oci.tar");
     let summary = slim::writer::oci::verify_layout(std::fs::File::open(&oci).unwrap()).expect("a valid OCI layout");
     assert_eq!(summary.ref_name, "1");
@@ -103,6 +105,21 @@ fn metadata_survives_and_config_is_the_originals() {
         remove_image(back);
     }
     assert_eq!(run.leftovers(), Vec::<String>::new());
+    remove_image(tag);
+}
+
+#[test]
+fn includes_add_paths_with_their_closure() {
+    let _engine = exclusive();
+    let tag = "slim-test/included:1";
+    remove_image(tag);
+    let run = slim(&["build", "slim-fixture/python-web:latest", "--tag", tag, "--no-crawl", "--include-shell", "--include", "/etc/debian_version", "--include", "/usr/share/doc/python3*/copyright"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = docker(&["run", "--rm", "--entrypoint", "/bin/sh", tag, "-c", "ls /app >/dev/null && cat /etc/debian_version"]);
+    assert!(out.status.success(), "the shell and ls work: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stdout).trim().is_empty());
+    let entries = layer_entries(tag);
+    assert!(entries.keys().any(|k| k.starts_with(b"usr/share/doc/python3") && k.ends_with(b"/copyright")), "the glob matched");
     remove_image(tag);
 }
 

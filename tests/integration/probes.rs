@@ -79,3 +79,29 @@ fn a_user_probe_failing_on_the_original_is_exit_4() {
     assert!(!image_exists("slim-test/never:1"));
     assert_eq!(run.leftovers(), Vec::<String>::new());
 }
+
+#[test]
+fn exec_and_host_exec_drive_the_analysis() {
+    let _engine = exclusive();
+    let (source, tag) = ("slim-fixture/python-web:latest", "slim-test/python-web:exec");
+    remove_image(tag);
+    let dir = tempfile::tempdir().unwrap();
+    // The host command is the user's own test: it alone asks for /api/items (no crawl).
+    let suite = r#"python3 -c "import os, urllib.request; urllib.request.urlopen(os.environ['SLIM_TARGET_URL'] + '/api/items?limit=1')""#;
+    let run = slim_in(dir.path(), &["build", source, "--tag", tag, "--no-crawl", "--exec", "ls /app > /dev/null", "--host-exec", suite]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let after = Container::serve(tag, 8080);
+    assert_eq!(get(after.host_port(8080), "/api/items?limit=2").status, 200, "logs:\n{}", after.logs());
+    let out = docker(&["run", "--rm", "--entrypoint", "/bin/sh", tag, "-c", "ls /app > /dev/null"]);
+    assert!(out.status.success(), "what the exec used is kept: {}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("slim.report.json")).unwrap()).unwrap();
+    let kinds: Vec<(&str, i64)> = report["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["original"]["kind"].as_str().unwrap().ends_with("exec"))
+        .map(|p| (p["original"]["kind"].as_str().unwrap(), p["slim"]["exit_code"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(kinds, vec![("exec", 0), ("host-exec", 0)]);
+    remove_image(tag);
+}
