@@ -109,6 +109,7 @@ impl Record {
 /// Answers notifications until every traced process has exited, or `stop` is set and the
 /// queue is idle.
 pub fn serve(listener: &Listener, record: &Record, stop: &AtomicBool) {
+    listener.prefer_sync_wakeup();
     loop {
         match listener.wait(100) {
             Ready::Notification => {

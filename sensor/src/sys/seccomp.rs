@@ -105,6 +105,27 @@ impl Filter {
     }
 }
 
+/// Room for one control message carrying one fd, aligned for `cmsghdr`.
+#[repr(C)]
+union CmsgBuf {
+    buf: [u8; 64],
+    _align: libc::cmsghdr,
+}
+
+/// A `msghdr` over one iovec and, optionally, `len` bytes of a control buffer.
+fn msghdr(iov: &mut libc::iovec, control: Option<(&mut CmsgBuf, usize)>) -> libc::msghdr {
+    // SAFETY: msghdr is plain old data; all-zero is its empty value.
+    let mut msg: libc::msghdr = unsafe { zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    if let Some((buf, len)) = control {
+        // SAFETY: taking the address of the union's byte view.
+        msg.msg_control = unsafe { buf.buf.as_mut_ptr().cast() };
+        msg.msg_controllen = len;
+    }
+    msg
+}
+
 /// Sends `fd` over the unix socket `sock` (SCM_RIGHTS), or, when `fd` is an error, the errno
 /// as a 4-byte message without a descriptor. Async-signal-safe.
 pub fn send_fd(sock: RawFd, fd: Result<RawFd, i32>) -> io::Result<()> {
@@ -114,20 +135,12 @@ pub fn send_fd(sock: RawFd, fd: Result<RawFd, i32>) -> io::Result<()> {
     }
     .to_ne_bytes();
     let mut iov = libc::iovec { iov_base: payload.as_mut_ptr().cast(), iov_len: payload.len() };
-    #[repr(C)]
-    union Cmsg {
-        buf: [u8; 64],
-        _align: libc::cmsghdr,
-    }
     // SAFETY: plain-old-data buffers, sized with CMSG_SPACE for one fd (well under 64 bytes).
     unsafe {
-        let mut cmsg_buf: Cmsg = zeroed();
-        let mut msg: libc::msghdr = zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
+        let mut cmsg_buf: CmsgBuf = zeroed();
+        let space = libc::CMSG_SPACE(size_of::<RawFd>() as u32) as usize;
+        let msg = msghdr(&mut iov, fd.is_ok().then_some((&mut cmsg_buf, space)));
         if let Ok(raw) = fd {
-            msg.msg_control = cmsg_buf.buf.as_mut_ptr().cast();
-            msg.msg_controllen = libc::CMSG_SPACE(size_of::<RawFd>() as u32) as usize;
             let cmsg = libc::CMSG_FIRSTHDR(&msg);
             (*cmsg).cmsg_level = libc::SOL_SOCKET;
             (*cmsg).cmsg_type = libc::SCM_RIGHTS;
@@ -145,19 +158,10 @@ pub fn send_fd(sock: RawFd, fd: Result<RawFd, i32>) -> io::Result<()> {
 pub fn recv_fd(sock: RawFd) -> io::Result<Result<Listener, io::Error>> {
     let mut payload = [0u8; 4];
     let mut iov = libc::iovec { iov_base: payload.as_mut_ptr().cast(), iov_len: payload.len() };
-    #[repr(C)]
-    union Cmsg {
-        buf: [u8; 64],
-        _align: libc::cmsghdr,
-    }
     // SAFETY: as in send_fd; the received fd is owned by us from here on.
     unsafe {
-        let mut cmsg_buf: Cmsg = zeroed();
-        let mut msg: libc::msghdr = zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cmsg_buf.buf.as_mut_ptr().cast();
-        msg.msg_controllen = 64;
+        let mut cmsg_buf: CmsgBuf = zeroed();
+        let mut msg = msghdr(&mut iov, Some((&mut cmsg_buf, size_of::<CmsgBuf>())));
         let n = libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC);
         if n < 0 {
             return Err(io::Error::last_os_error());
@@ -204,6 +208,15 @@ pub struct Listener {
 }
 
 impl Listener {
+    /// Asks the kernel to switch synchronously between a notifying thread and this listener
+    /// (Linux 6.6+), which cuts the latency of each round trip; older kernels refuse, harmlessly.
+    pub fn prefer_sync_wakeup(&self) -> bool {
+        const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
+        let request = nix::request_code_write!(b'!', 4, size_of::<u64>());
+        // SAFETY: this ioctl takes the flags by value.
+        unsafe { libc::ioctl(self.fd.as_raw_fd(), request as _, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == 0 }
+    }
+
     /// Waits up to `timeout_ms` for a notification.
     pub fn wait(&self, timeout_ms: u16) -> Ready {
         let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
