@@ -93,20 +93,50 @@ impl Run {
     }
 }
 
-/// Times the phases, prints one line per phase, and records them in the report.
+/// Times the phases, prints one line per phase (under a spinner when stderr is a terminal),
+/// and records them in the report.
 struct Phases {
     at: Instant,
     quiet: bool,
+    spinner: Option<indicatif::ProgressBar>,
 }
 
 impl Phases {
+    fn new(quiet: bool) -> Self {
+        let spinner = (!quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Phases { at: Instant::now(), quiet, spinner }
+    }
+
+    /// Shows what is being done now (terminal only).
+    fn working(&self, what: &str) {
+        if let Some(spinner) = &self.spinner {
+            spinner.set_message(what.to_owned());
+        }
+    }
+
     fn done(&mut self, report: &mut BuildReport, name: &'static str, detail: impl std::fmt::Display) {
         let took = self.at.elapsed();
         self.at = Instant::now();
         if !self.quiet {
-            eprintln!("slim: {name:<9} {:>6.1}s  {detail}", took.as_secs_f64());
+            let line = format!("slim: {name:<9} {:>6.1}s  {detail}", took.as_secs_f64());
+            match &self.spinner {
+                Some(spinner) => spinner.println(line),
+                None => eprintln!("{line}"),
+            }
         }
         report.phases.push(Phase { name: name.into(), seconds: took.as_secs_f64() });
+    }
+}
+
+impl Drop for Phases {
+    fn drop(&mut self) {
+        if let Some(spinner) = &self.spinner {
+            spinner.finish_and_clear();
+        }
     }
 }
 
@@ -114,6 +144,7 @@ impl Phases {
 struct Built {
     id: String,
     stats: layer::LayerStats,
+    timing: crate::report::Writer,
     config: config::ImageConfig,
     spool: std::fs::File,
 }
@@ -123,7 +154,7 @@ struct Built {
 pub async fn build(run: &Run, opts: &BuildOptions, quiet: bool, report: &mut BuildReport) -> Result<BuildSummary> {
     let started = Instant::now();
     let engine = &run.engine;
-    let mut phases = Phases { at: started, quiet };
+    let mut phases = Phases::new(quiet);
     if !quiet {
         eprintln!("slim: run       {} (label {}={0})", run.id, crate::engine::RUN_LABEL);
     }
@@ -138,6 +169,7 @@ pub async fn build(run: &Run, opts: &BuildOptions, quiet: bool, report: &mut Bui
     let spec = AppSpec::of(&image, &opts.analysis.surroundings)?;
     phases.done(report, "inspect", format_args!("{} ({})", opts.image, short(&image_id)));
 
+    phases.working("analyzing: the app runs under the sensor while probes exercise it");
     let analysis = analyze::analyze(engine, &image, &run.id, &sensor, &opts.analysis).await?;
     report.set_probes(&analysis.probes);
     let stats = &analysis.report.stats;
@@ -162,10 +194,12 @@ pub async fn build(run: &Run, opts: &BuildOptions, quiet: bool, report: &mut Bui
     let labels = config::SlimLabels { source_image: opts.image.clone(), source_id: image_id.clone() };
     let mut round = 0;
     let built = loop {
+        phases.working("writing the slim image");
         let built = write_image(run, &image, &keep, &excludes, &labels).await?;
         report.files.kept = built.stats.kept;
         report.files.removed = built.stats.dropped;
         report.files.by_reason = by_reason(&keep);
+        report.writer = built.timing.clone();
         report.warnings.extend(built.stats.dangling_links.iter().map(|l| format!("hard link {l} dropped: its target was not kept")));
         phases.done(report, "write", format_args!("{} entries kept, {} dropped, {}", built.stats.kept, built.stats.dropped, short(&built.id)));
         if !opts.verify {
@@ -173,6 +207,7 @@ pub async fn build(run: &Run, opts: &BuildOptions, quiet: bool, report: &mut Bui
             break built;
         }
         let runner = Runner { engine, spec: &spec, run: &run.id, sensor: &sensor, opts: &opts.analysis };
+        phases.working("verifying: the slim image answers the same probes");
         let replay = analyze::replay(runner, &built.id, Mode::SuperviseOnly, &analysis.probes).await?;
         for (probe, result) in report.probes.iter_mut().zip(&replay.results) {
             probe.slim = Some(result.clone());
@@ -189,6 +224,7 @@ pub async fn build(run: &Run, opts: &BuildOptions, quiet: bool, report: &mut Bui
             return Err(give_up(run, opts, &tag, &built, &replay.failures, report).await);
         }
         round += 1;
+        phases.working("repairing: looking for what the slim image misses");
         let probe = analyze::replay(runner, &built.id, Mode::Record { report_missing: true }, &analysis.probes).await?;
         let found = repair::candidates(&probe.missing, &built.stats.original_paths, &excludes);
         report.repairs.push(Repair {
@@ -299,12 +335,14 @@ fn by_reason(keep: &[KeptPath]) -> BTreeMap<String, u64> {
 /// Filters the pristine export into a layer and loads the image (untagged, registered as
 /// pending so a failure removes it).
 async fn write_image(run: &Run, image: &ImageInspect, keep: &[KeptPath], excludes: &Excludes, labels: &config::SlimLabels) -> Result<Built> {
-    let (stats, mut spool) = write_layer(&run.engine, image, &run.id, keep, excludes).await?;
+    let (stats, mut spool, filter_seconds) = write_layer(&run.engine, image, &run.id, keep, excludes).await?;
     let cfg = config::build(image, &stats.diff_id, labels);
     let existed = run.engine.image_exists(&cfg.id).await?;
     run.set_pending((!existed).then(|| cfg.id.clone()));
+    let loading = Instant::now();
     load(&run.engine, &cfg, &stats.diff_id, &mut spool).await?;
-    Ok(Built { id: cfg.id.clone(), stats, config: cfg, spool })
+    let timing = crate::report::Writer { export_bytes: stats.export_bytes, filter_seconds, load_seconds: loading.elapsed().as_secs_f64() };
+    Ok(Built { id: cfg.id.clone(), stats, timing, config: cfg, spool })
 }
 
 fn check_platform(image: &ImageInspect) -> Result<()> {
@@ -317,14 +355,15 @@ fn check_platform(image: &ImageInspect) -> Result<()> {
 }
 
 /// Exports a never-started container of the original image and filters it into a spooled
-/// layer. Returns the layer's stats and the spool file.
-async fn write_layer(engine: &Engine, image: &ImageInspect, run: &str, keep: &[KeptPath], excludes: &Excludes) -> Result<(layer::LayerStats, std::fs::File)> {
+/// layer. Returns the layer's stats, the spool file, and the seconds the filter pass took.
+async fn write_layer(engine: &Engine, image: &ImageInspect, run: &str, keep: &[KeptPath], excludes: &Excludes) -> Result<(layer::LayerStats, std::fs::File, f64)> {
     let body = ContainerCreateBody {
         image: image.id.clone(),
         labels: Some(HashMap::from([(crate::engine::RUN_LABEL.to_owned(), run.to_owned())])),
         ..Default::default()
     };
     let pristine = engine.create(body).await?;
+    let filtering = Instant::now();
     let export = engine.export(&pristine).map_err(std::io::Error::other);
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(export));
     let created = config::epoch_seconds(image.created.as_deref().unwrap_or_default());
@@ -338,8 +377,9 @@ async fn write_layer(engine: &Engine, image: &ImageInspect, run: &str, keep: &[K
     .await
     .map_err(|e| Error::Engine(format!("the layer writer failed: {e}")))?
     .map_err(io);
+    let filter_seconds = filtering.elapsed().as_secs_f64();
     engine.remove_run(run).await?;
-    result
+    result.map(|(stats, spool)| (stats, spool, filter_seconds))
 }
 
 /// Streams the load archive into the engine.

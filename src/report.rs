@@ -31,6 +31,17 @@ pub struct Files {
     pub by_reason: BTreeMap<String, u64>,
 }
 
+/// The image writer's own work, for throughput: the filter pass over the export, and the load.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Writer {
+    /// Bytes of the export streamed through the filter (last write).
+    pub export_bytes: u64,
+    /// Seconds from the first export byte to the spooled layer (last write).
+    pub filter_seconds: f64,
+    /// Seconds to stream the image into the engine (last write).
+    pub load_seconds: f64,
+}
+
 /// One phase of the build.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Phase {
@@ -112,6 +123,8 @@ pub struct BuildReport {
     pub files: Files,
     /// Phases in order.
     pub phases: Vec<Phase>,
+    /// The writer's throughput figures.
+    pub writer: Writer,
     /// Every probe, on the original and on the slim image.
     pub probes: Vec<Probe>,
     /// Sensor statistics and the tracer used.

@@ -90,6 +90,22 @@ pub struct LayerStats {
     pub dangling_links: Vec<String>,
     /// Every path of the export (absolute), kept or not: what a repair may add back.
     pub original_paths: HashSet<Vec<u8>>,
+    /// Bytes of the export read.
+    pub export_bytes: u64,
+}
+
+/// A reader that counts what passes through.
+struct Counting<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
 }
 
 /// A writer that hashes and counts what passes through.
@@ -115,7 +131,7 @@ impl<W: Write> Write for Hashing<W> {
 /// Copies the kept entries of the tar stream `export` into `out` (the spool) and returns the
 /// layer's diff_id and counts.
 pub fn write_layer(export: impl Read, filter: &KeepFilter, out: impl Write) -> io::Result<LayerStats> {
-    let mut archive = tar::Archive::new(export);
+    let mut archive = tar::Archive::new(Counting { inner: export, count: 0 });
     let mut builder = tar::Builder::new(Hashing { inner: out, hasher: Sha256::new(), count: 0 });
     let mut written: HashSet<Vec<u8>> = HashSet::new();
     let (mut kept, mut dropped, mut content_bytes) = (0u64, 0u64, 0u64);
@@ -161,6 +177,9 @@ pub fn write_layer(export: impl Read, filter: &KeepFilter, out: impl Write) -> i
         written.insert(normalize(&path).to_vec());
         kept += 1;
     }
+    // Read what follows the end-of-archive blocks too, so the count is the whole stream.
+    let mut counted = archive.into_inner();
+    io::copy(&mut counted, &mut io::sink())?;
     let hashing = builder.into_inner()?;
     Ok(LayerStats {
         diff_id: format!("sha256:{}", hex::encode(hashing.hasher.finalize())),
@@ -170,6 +189,7 @@ pub fn write_layer(export: impl Read, filter: &KeepFilter, out: impl Write) -> i
         content_bytes,
         dangling_links,
         original_paths,
+        export_bytes: counted.count,
     })
 }
 
@@ -279,6 +299,7 @@ mod tests {
         assert_eq!(stats.kept, 7);
         assert_eq!(stats.dropped, 3);
         assert_eq!(stats.size, out.len() as u64);
+        assert_eq!(stats.export_bytes, export().len() as u64);
         assert_eq!(stats.diff_id, format!("sha256:{}", hex::encode(Sha256::digest(&out))));
     }
 
