@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const USAGE: &str = "usage: slim-sensor run [--user USER] [--stop-signal SIG] [--grace SECS] [--set-home] \
-[--tracer seccomp|off] [--no-fanotify] [--include-certs] [--include-nss] [--report-missing] [--include PATH|GLOB]... [--volume PATH]... [--report PATH] -- COMMAND [ARG]...";
+[--tracer seccomp|ptrace|off] [--no-fanotify] [--include-certs] [--include-nss] [--report-missing] [--include PATH|GLOB]... [--volume PATH]... [--report PATH] -- COMMAND [ARG]...";
 
 fn main() {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -106,8 +106,9 @@ fn parse(args: &[OsString]) -> Result<RunOptions, String> {
             "--tracer" => {
                 opts.tracer = match value()?.as_str() {
                     "seccomp" => TracerMode::Seccomp,
+                    "ptrace" => TracerMode::Ptrace,
                     "off" => TracerMode::Off,
-                    other => return Err(format!("unknown tracer {other:?} (seccomp or off)")),
+                    other => return Err(format!("unknown tracer {other:?} (seccomp, ptrace or off)")),
                 }
             }
             "--no-fanotify" => opts.fanotify = false,

@@ -8,7 +8,7 @@ use crate::protocol::Event;
 use crate::report::{AppOutcome, Reason, Report, SensorStats, SCHEMA_VERSION};
 use crate::sys::caps::{self, CAP_SYS_ADMIN, CAP_SYS_PTRACE};
 use crate::sys::fanotify::{FileWatch, WatchError};
-use crate::sys::{seccomp, signals};
+use crate::sys::{ptrace, seccomp, signals};
 use crate::trace::{self, Record, TracerMode};
 use crate::users::{self, UserError};
 use crate::STOP_SIGNAL;
@@ -125,6 +125,13 @@ pub fn run(opts: &RunOptions) -> i32 {
 
 fn supervise(opts: &RunOptions, out: &Arc<Output>) -> Result<i32, SuperviseError> {
     signals::block_all().map_err(|e| SuperviseError::Io { what: "blocking signals", source: e.into() })?;
+    let mut warnings = Vec::new();
+    let mut opts = opts.clone();
+    if opts.tracer == TracerMode::Seccomp && !ptrace::kernel_has_notify_continue() {
+        warnings.push("this kernel lacks SECCOMP_USER_NOTIF_FLAG_CONTINUE (Linux 5.5+): traced with ptrace instead".to_owned());
+        opts.tracer = TracerMode::Ptrace;
+    }
+    let opts = &opts;
     let identity = users::resolve(&opts.user, Path::new("/"))?;
     let watch = if opts.fanotify {
         let watch = FileWatch::new()?;
@@ -138,7 +145,6 @@ fn supervise(opts: &RunOptions, out: &Arc<Output>) -> Result<i32, SuperviseError
     };
     let record = Arc::new(Record::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let mut warnings = Vec::new();
 
     let launch = Launch { command: &opts.command, identity: &identity, set_home: opts.set_home, tracer: opts.tracer, piped: true };
     let (spawned, tracer) = launch.spawn(&record, &stop)?;
@@ -157,6 +163,10 @@ fn supervise(opts: &RunOptions, out: &Arc<Output>) -> Result<i32, SuperviseError
         }
     };
     let app_pid = child.id() as i32;
+    let mut ptracer = ptrace::Tracer::default();
+    if opts.tracer == TracerMode::Ptrace {
+        ptracer.adopt(nix::unistd::Pid::from_raw(app_pid)).map_err(io_err("taking over the app with ptrace"))?;
+    }
     out.event(&Event::Started { pid: app_pid });
 
     let (relay_done, relays_finished) = mpsc::channel::<()>();
@@ -181,7 +191,7 @@ fn supervise(opts: &RunOptions, out: &Arc<Output>) -> Result<i32, SuperviseError
         thread::spawn(move || report_listening(&out, &stop))
     };
 
-    let outcome = wait_for_app(app_pid, opts)?;
+    let outcome = wait_for_app(app_pid, opts, &mut ptracer, &record)?;
     out.event(&Event::Exited { exit_code: outcome.exit_code, signal: outcome.signal });
     if std::process::id() == 1 {
         // Daemons the app left behind would keep writing; the container ends with us anyway.
@@ -226,7 +236,7 @@ fn finish(opts: &RunOptions, out: &Output, record: &Record, outcome: AppOutcome,
     let report = Report {
         schema: SCHEMA_VERSION,
         sensor_version: env!("CARGO_PKG_VERSION").to_owned(),
-        tracer: if opts.tracer == TracerMode::Seccomp && warnings.is_empty() { "seccomp" } else { "off" }.to_owned(),
+        tracer: if warnings.iter().any(|w| w.contains("tracer unavailable")) { "off" } else { opts.tracer.name() }.to_owned(),
         app: outcome.clone(),
         stats,
         keep: closure::keep_set(Path::new("/"), seeds),
@@ -272,7 +282,7 @@ impl Launch<'_> {
                 let (a, b) = UnixStream::pair().map_err(io_err("socketpair for the tracer"))?;
                 (Some(a), Some(b))
             }
-            TracerMode::Off => (None, None),
+                TracerMode::Off | TracerMode::Ptrace => (None, None),
         };
         let tracer = tracer_sock.map(|sock| {
             let (record, stop) = (record.clone(), stop.clone());
@@ -295,7 +305,9 @@ impl Launch<'_> {
         if self.set_home {
             cmd.env("HOME", &self.identity.home);
         }
-        let filter = seccomp::Filter::new(&trace::rules());
+        let action = if self.tracer == TracerMode::Ptrace { seccomp::Action::Trace } else { seccomp::Action::Notify };
+        let filter = (self.tracer != TracerMode::Off).then(|| seccomp::Filter::new(&trace::rules(self.tracer), action));
+        let ptraced = self.tracer == TracerMode::Ptrace;
         let child_fd = child_sock.as_ref().map(|s| s.as_raw_fd());
         let groups: Vec<libc::gid_t> = self.identity.groups.clone();
         let (uid, gid) = (self.identity.uid, self.identity.gid);
@@ -303,7 +315,11 @@ impl Launch<'_> {
         unsafe {
             cmd.pre_exec(move || {
                 signals::unblock_all()?;
-                if let Some(sock) = child_fd {
+                if let (true, Some(filter)) = (ptraced, &filter) {
+                    ptrace::trace_me()?;
+                    filter.install()?;
+                }
+                if let (Some(sock), Some(filter)) = (child_fd, &filter) {
                     let installed = filter.install();
                     seccomp::send_fd(sock, installed.as_ref().map(|fd| *fd).map_err(|e| e.raw_os_error().unwrap_or(0)))?;
                     if let Ok(fd) = installed {
@@ -367,25 +383,23 @@ fn exec_records() -> Vec<(PathBytes, Reason)> {
     out
 }
 
-/// Reaps children and handles signals until the app (`app_pid`) exits.
-fn wait_for_app(app_pid: i32, opts: &RunOptions) -> Result<AppOutcome, SuperviseError> {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+/// Reaps children (and, under ptrace, handles the tracees' stops) and handles signals until
+/// the app (`app_pid`) exits.
+fn wait_for_app(app_pid: i32, opts: &RunOptions, tracer: &mut ptrace::Tracer, record: &Record) -> Result<AppOutcome, SuperviseError> {
     let app = nix::unistd::Pid::from_raw(app_pid);
     let mut outcome = AppOutcome::default();
     let mut kill_at: Option<Instant> = None;
+    let mut on_call = |call: ptrace::StoppedCall| trace::record_stopped(&call, record);
     loop {
         loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if pid == app => {
-                    outcome.exit_code = Some(code);
+            match tracer.step(None, false, &mut on_call) {
+                ptrace::Traced::Ended(pid, exit_code, signal) if pid == app => {
+                    outcome.exit_code = exit_code;
+                    outcome.signal = signal;
                     return Ok(outcome);
                 }
-                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == app => {
-                    outcome.signal = Some(sig as i32);
-                    return Ok(outcome);
-                }
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_) => continue,
+                ptrace::Traced::Idle => break,
+                _ => continue,
             }
         }
         let signal = signals::wait(Duration::from_millis(100));
@@ -500,4 +514,51 @@ pub(crate) fn write_report(path: &Path, report: &Report) -> Result<(), Supervise
     }
     let json = serde_json::to_vec_pretty(report).map_err(|e| SuperviseError::Io { what: "encoding the report", source: e.into() })?;
     std::fs::write(path, json).map_err(io_err("writing the report"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `test -e PATH` (one process, no children) under `mode` and returns what was recorded.
+    fn traced_lookup(mode: TracerMode, path: &str) -> Vec<(PathBytes, Reason)> {
+        let identity = users::resolve("", Path::new("/")).unwrap();
+        let command: Vec<OsString> = ["/usr/bin/test", "-e", path].iter().map(OsString::from).collect();
+        let record = Arc::new(Record::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let launch = Launch { command: &command, identity: &identity, set_home: false, tracer: mode, piped: false };
+        let (spawned, thread) = launch.spawn(&record, &stop).unwrap();
+        let mut child = spawned.unwrap();
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        if mode == TracerMode::Ptrace {
+            let mut tracer = ptrace::Tracer::default();
+            tracer.adopt(pid).unwrap();
+            let mut on_call = |call: ptrace::StoppedCall| trace::record_stopped(&call, &record);
+            while !matches!(tracer.step(Some(pid), true, &mut on_call), ptrace::Traced::Ended(..)) {}
+        } else {
+            child.wait().unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = thread {
+            thread.join().unwrap().unwrap();
+        }
+        record.seeds()
+    }
+
+    /// Both tracers see a path that is only stat()ed. Needs root (CAP_SYS_ADMIN), as in CI.
+    #[test]
+    fn both_tracers_see_a_stat_only_lookup() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipping: the tracers need root");
+            return;
+        }
+        for mode in [TracerMode::Seccomp, TracerMode::Ptrace] {
+            let seen = traced_lookup(mode, "/etc/os-release");
+            assert!(
+                seen.iter().any(|(p, r)| p.0 == b"/etc/os-release" && *r == Reason::LookedUp),
+                "{mode:?} missed the lookup: {seen:?}"
+            );
+            assert!(seen.iter().all(|(p, _)| p.0 != b"/etc/shadow"), "{mode:?} recorded what was never named");
+        }
+    }
 }

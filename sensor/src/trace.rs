@@ -19,6 +19,10 @@ const PATH_MAX: usize = 4096;
 pub enum TracerMode {
     /// seccomp user notification (Linux 5.5+ for `SECCOMP_USER_NOTIF_FLAG_CONTINUE`).
     Seccomp,
+    /// The same filter stopping calls for ptrace: for older kernels. It cannot stop `execve`
+    /// (the first exec happens before the tracer takes over), so executed files are seen by
+    /// fanotify, without the symlinks on their way.
+    Ptrace,
     /// fanotify alone.
     Off,
 }
@@ -28,6 +32,7 @@ impl TracerMode {
     pub fn name(self) -> &'static str {
         match self {
             TracerMode::Seccomp => "seccomp",
+            TracerMode::Ptrace => "ptrace",
             TracerMode::Off => "off",
         }
     }
@@ -76,9 +81,13 @@ const TRACED: &[Traced] = &[
     call(libc::SYS_llistxattr, 0, Reason::LookedUp),
 ];
 
-/// The seccomp rules for every traced syscall.
-pub fn rules() -> Vec<Rule> {
-    TRACED.iter().map(|t| Rule { nr: t.nr, empty_path_flags_arg: t.empty_path_flags_arg }).collect()
+/// The seccomp rules for every syscall `mode` traces.
+pub fn rules(mode: TracerMode) -> Vec<Rule> {
+    TRACED
+        .iter()
+        .filter(|t| mode != TracerMode::Ptrace || t.reason != Reason::Exec)
+        .map(|t| Rule { nr: t.nr, empty_path_flags_arg: t.empty_path_flags_arg })
+        .collect()
 }
 
 /// Everything recorded during a run, shared by the watcher threads.
@@ -126,7 +135,7 @@ pub fn serve(listener: &Listener, record: &Record, stop: &AtomicBool) {
 
 fn handle(listener: &Listener, notif: &Notification, record: &Record) {
     record.traced_syscalls.fetch_add(1, Ordering::Relaxed);
-    let path = TRACED.iter().find(|t| t.nr == notif.nr as i64).and_then(|t| Some((absolute(notif, t)?, t.reason)));
+    let path = named_path(notif.pid, notif.nr as i64, &notif.args);
     let valid = listener.is_valid(notif.id);
     // The caller may have died meanwhile: then there is nothing to answer.
     let _ = listener.continue_syscall(notif.id);
@@ -135,21 +144,31 @@ fn handle(listener: &Listener, notif: &Notification, record: &Record) {
     }
 }
 
-/// The absolute path a notified call names, read while the caller is stopped.
-fn absolute(notif: &Notification, t: &Traced) -> Option<Vec<u8>> {
-    let path = seccomp::read_string(notif.pid, notif.args[t.path_arg], PATH_MAX).ok()?;
+/// Records the path a ptrace-stopped call names.
+pub fn record_stopped(call: &crate::sys::ptrace::StoppedCall, record: &Record) {
+    record.traced_syscalls.fetch_add(1, Ordering::Relaxed);
+    if let Some((path, reason)) = named_path(call.pid, call.nr, &call.args) {
+        record.add(path, reason);
+    }
+}
+
+/// The absolute path a stopped call (`pid`, `nr`, `args`) names, and why it counts.
+fn named_path(pid: u32, nr: i64, args: &[u64; 6]) -> Option<(Vec<u8>, Reason)> {
+    let t = TRACED.iter().find(|t| t.nr == nr)?;
+    Some((absolute(pid, args, t)?, t.reason))
+}
+
+/// The absolute path a call names, read while the caller is stopped.
+fn absolute(pid: u32, args: &[u64; 6], t: &Traced) -> Option<Vec<u8>> {
+    let path = seccomp::read_string(pid, args[t.path_arg], PATH_MAX).ok()?;
     if path.is_empty() {
         return None;
     }
     if path.starts_with(b"/") {
         return Some(path);
     }
-    let dirfd = t.dirfd_arg.map(|i| notif.args[i] as i32).unwrap_or(AT_FDCWD);
-    let base = if dirfd == AT_FDCWD {
-        format!("/proc/{}/cwd", notif.pid)
-    } else {
-        format!("/proc/{}/fd/{dirfd}", notif.pid)
-    };
+    let dirfd = t.dirfd_arg.map(|i| args[i] as i32).unwrap_or(AT_FDCWD);
+    let base = if dirfd == AT_FDCWD { format!("/proc/{pid}/cwd") } else { format!("/proc/{pid}/fd/{dirfd}") };
     let mut full = std::fs::read_link(base).ok()?.into_os_string().into_encoded_bytes();
     if !full.starts_with(b"/") {
         return None;

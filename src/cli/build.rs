@@ -26,7 +26,8 @@ pub struct BuildArgs {
     /// Seconds the app may take to stop after its STOPSIGNAL before it is killed.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub stop_grace: u64,
-    /// The syscall tracer that sees lookups fanotify cannot (stat, access, readlink, ...).
+    /// The syscall tracer that sees lookups fanotify cannot (stat, access, readlink, ...):
+    /// seccomp, ptrace or off.
     #[arg(long, value_enum, default_value_t = Tracer::Seccomp)]
     pub tracer: Tracer,
     /// Do not send the default `GET /` (and crawl) to each exposed port.
@@ -161,8 +162,10 @@ pub struct BuildArgs {
 /// Tracer choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Tracer {
-    /// seccomp user notification (default).
+    /// seccomp user notification (default; Linux 5.5+, older kernels fall back to ptrace).
     Seccomp,
+    /// The same filter, stopping calls for ptrace (slower; for kernels before 5.5).
+    Ptrace,
     /// fanotify only.
     Off,
 }
@@ -295,6 +298,7 @@ impl BuildArgs {
                 stop_grace: Duration::from_secs(self.stop_grace),
                 tracer: match self.tracer {
                     Tracer::Seccomp => "seccomp".into(),
+                    Tracer::Ptrace => "ptrace".into(),
                     Tracer::Off => "off".into(),
                 },
                 plan: self.plan()?,

@@ -43,3 +43,32 @@ fn nginx_with_workers_as_www_data_serves_from_the_slim_image() {
     let original = image_size(source);
     assert!(image_size(tag) * 5 < original, "nginx slim image is not under 20% of the original");
 }
+
+#[test]
+fn the_ptrace_tracer_sees_the_same_lookups() {
+    let _engine = exclusive();
+    let (source, tag) = ("slim-fixture/lookups:latest", "slim-test/lookups:ptrace");
+    remove_image(tag);
+    let dir = tempfile::tempdir().unwrap();
+    let run = slim_in(dir.path(), &["build", source, "--tag", tag, "--tracer", "ptrace"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("slim.report.json")).unwrap()).unwrap();
+    assert_eq!(report["sensor"]["tracer"], "ptrace");
+    let (before, after) = (Container::serve(source, 8000), Container::serve(tag, 8000));
+    assert_eq!(get(before.host_port(8000), "/"), get(after.host_port(8000), "/"), "logs:\n{}", after.logs());
+    assert_eq!(run.leftovers(), Vec::<String>::new());
+    remove_image(tag);
+}
+
+#[test]
+fn fanotify_alone_misses_lookups_and_verification_catches_it() {
+    let _engine = exclusive();
+    let tag = "slim-test/lookups:untraced";
+    remove_image(tag);
+    // Python only stat()s the .py sources of its cached modules: without the tracer they are
+    // left out, the slim image cannot start, and no tag is written.
+    let run = slim(&["build", "slim-fixture/lookups:latest", "--tag", tag, "--tracer", "off"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(!image_exists(tag));
+    assert_eq!(run.leftovers(), Vec::<String>::new());
+}

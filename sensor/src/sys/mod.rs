@@ -3,5 +3,6 @@
 
 pub mod caps;
 pub mod fanotify;
+pub mod ptrace;
 pub mod seccomp;
 pub mod signals;

@@ -29,9 +29,19 @@ pub struct Rule {
     pub empty_path_flags_arg: Option<u32>,
 }
 
+/// What the filter does with a matching call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Hand it to the listener (user notification).
+    Notify,
+    /// Stop it for the ptrace tracer.
+    Trace,
+}
+
 /// A compiled BPF program.
 pub struct Filter {
     prog: Vec<libc::sock_filter>,
+    action: Action,
 }
 
 fn stmt(code: u32, k: u32) -> libc::sock_filter {
@@ -45,7 +55,11 @@ fn jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
 impl Filter {
     /// Builds a filter that notifies on every rule's syscall and allows everything else
     /// (including other architectures' calls).
-    pub fn new(rules: &[Rule]) -> Filter {
+    pub fn new(rules: &[Rule], action: Action) -> Filter {
+        let hit = match action {
+            Action::Notify => libc::SECCOMP_RET_USER_NOTIF,
+            Action::Trace => libc::SECCOMP_RET_TRACE,
+        };
         const LD: u32 = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
         const JEQ: u32 = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
         const JSET: u32 = libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K;
@@ -71,29 +85,33 @@ impl Filter {
             prog.push(jump(JEQ, rule.nr as u32, (target - at - 1) as u8, 0));
         }
         prog.push(stmt(RET, libc::SECCOMP_RET_ALLOW));
-        prog.push(stmt(RET, libc::SECCOMP_RET_USER_NOTIF));
+        prog.push(stmt(RET, hit));
         for rule in flagged {
             let arg = rule.empty_path_flags_arg.unwrap_or(0);
             prog.push(stmt(LD, off_arg(arg)));
             prog.push(jump(JSET, AT_EMPTY_PATH, 0, 1));
             prog.push(stmt(RET, libc::SECCOMP_RET_ALLOW));
-            prog.push(stmt(RET, libc::SECCOMP_RET_USER_NOTIF));
+            prog.push(stmt(RET, hit));
         }
         assert!(prog.len() < 250, "jump offsets must fit in a byte");
-        Filter { prog }
+        Filter { prog, action }
     }
 
-    /// Installs the filter on the calling thread and returns the listener fd. Needs
-    /// `CAP_SYS_ADMIN` (no `no_new_privs` is set, so setuid binaries keep working).
-    /// Async-signal-safe.
+    /// Installs the filter on the calling thread and returns the listener fd (`Notify`) or 0
+    /// (`Trace`). Needs `CAP_SYS_ADMIN` (no `no_new_privs` is set, so setuid binaries keep
+    /// working). Async-signal-safe.
     pub fn install(&self) -> io::Result<RawFd> {
+        let flags = match self.action {
+            Action::Notify => libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            Action::Trace => 0,
+        };
         let fprog = libc::sock_fprog { len: self.prog.len() as u16, filter: self.prog.as_ptr() as *mut libc::sock_filter };
         // SAFETY: fprog points at a valid program that outlives the call.
         let fd = unsafe {
             libc::syscall(
                 libc::SYS_seccomp,
                 libc::SECCOMP_SET_MODE_FILTER,
-                libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                flags,
                 &fprog as *const libc::sock_fprog,
             )
         };
@@ -311,7 +329,7 @@ mod tests {
             Rule { nr: libc::SYS_newfstatat, empty_path_flags_arg: Some(3) },
             Rule { nr: libc::SYS_statx, empty_path_flags_arg: Some(2) },
         ];
-        let f = Filter::new(&rules);
+        let f = Filter::new(&rules, Action::Notify);
         for (i, ins) in f.prog.iter().enumerate() {
             if ins.code as u32 & 0x07 == libc::BPF_JMP {
                 assert!(i + 1 + (ins.jt as usize) < f.prog.len());
