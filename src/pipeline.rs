@@ -11,7 +11,6 @@ use crate::repair;
 use crate::report::{BuildReport, ImageInfo, Phase, Repair, Sensor};
 use crate::writer::{archive, config, layer};
 use bollard::models::{ContainerCreateBody, ImageInspect};
-use futures_util::TryStreamExt;
 use slim_sensor::report::{KeptPath, Reason};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -364,8 +363,7 @@ async fn write_layer(engine: &Engine, image: &ImageInspect, run: &str, keep: &[K
     };
     let pristine = engine.create(body).await?;
     let filtering = Instant::now();
-    let export = engine.export(&pristine).map_err(std::io::Error::other);
-    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(export));
+    let reader = archive::chunk_reader(engine.export(&pristine), 64);
     let created = config::epoch_seconds(image.created.as_deref().unwrap_or_default());
     let filter = layer::KeepFilter::new(keep.iter().map(|k| k.path.0.as_slice()), excludes.clone(), created);
     let io = |e: std::io::Error| Error::Engine(format!("filtering the export into the slim layer: {e}"));

@@ -38,6 +38,48 @@ pub(crate) fn append_file<W: Write>(builder: &mut tar::Builder<W>, name: &str, s
     builder.append_data(&mut header, name, data)
 }
 
+/// A blocking `Read` over chunks an async task receives from the engine: the other direction
+/// of [`ChannelWriter`]. One channel hand-off per chunk, none per small read.
+pub struct ChunkReader {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+    current: Bytes,
+}
+
+/// Pumps `stream` into a [`ChunkReader`] for a blocking thread, at most `depth` chunks ahead.
+pub fn chunk_reader<S, E>(stream: S, depth: usize) -> ChunkReader
+where
+    S: futures_util::Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    use futures_util::StreamExt;
+    let (tx, rx) = mpsc::channel(depth);
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = stream.next().await {
+            let item = item.map_err(|e| io::Error::other(e.to_string()));
+            if tx.send(item).await.is_err() {
+                return;
+            }
+        }
+    });
+    ChunkReader { rx, current: Bytes::new() }
+}
+
+impl io::Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
 /// A `Write` whose chunks become a stream for the engine, so the archive is never held in
 /// memory: at most `depth` chunks of 256 KiB are in flight.
 pub struct ChannelWriter {
