@@ -39,6 +39,12 @@ pub fn slim_in(dir: &std::path::Path, args: &[&str]) -> Run {
     run
 }
 
+/// The JSON report a run left in `dir`.
+pub fn read_report(dir: &std::path::Path) -> serde_json::Value {
+    let raw = std::fs::read(dir.join("slim.report.json")).expect("slim.report.json");
+    serde_json::from_slice(&raw).expect("the report is JSON")
+}
+
 /// Runs the docker CLI (tests only; the product uses the API).
 pub fn docker(args: &[&str]) -> Output {
     Command::new("docker").args(args).output().expect("run docker")

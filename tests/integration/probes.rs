@@ -47,7 +47,7 @@ fn probe_flags_and_probe_files_drive_what_is_kept() {
     let after = Container::serve(tag, 8080);
     assert_eq!(get(after.host_port(8080), "/about").status, 200);
     assert_eq!(get(after.host_port(8080), "/api/items?limit=3").status, 200, "logs:\n{}", after.logs());
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("slim.report.json")).unwrap()).unwrap();
+    let report = read_report(dir.path());
     let paths: Vec<&str> = report["probes"].as_array().unwrap().iter().map(|p| p["original"]["path"].as_str().unwrap()).collect();
     assert_eq!(paths, vec!["/", "/about", "/api/items?limit=1"]);
     remove_image(tag);
@@ -94,7 +94,7 @@ fn exec_and_host_exec_drive_the_analysis() {
     assert_eq!(get(after.host_port(8080), "/api/items?limit=2").status, 200, "logs:\n{}", after.logs());
     let out = docker(&["run", "--rm", "--entrypoint", "/bin/sh", tag, "-c", "ls /app > /dev/null"]);
     assert!(out.status.success(), "what the exec used is kept: {}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("slim.report.json")).unwrap()).unwrap();
+    let report = read_report(dir.path());
     let kinds: Vec<(&str, i64)> = report["probes"]
         .as_array()
         .unwrap()

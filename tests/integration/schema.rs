@@ -4,6 +4,12 @@
 
 use serde_json::Value;
 
+/// Every violation of `docs/report.schema.json` by `report`.
+pub fn validate_report(report: &Value) -> Vec<String> {
+    let schema: Value = serde_json::from_str(include_str!("../../docs/report.schema.json")).expect("the schema is JSON");
+    validate(&schema, report)
+}
+
 /// Every violation of `schema` by `value`, as `path: problem` lines.
 pub fn validate(schema: &Value, value: &Value) -> Vec<String> {
     let mut errors = Vec::new();
@@ -87,9 +93,8 @@ fn validate_one(root: &Value, schema: &Value, value: &Value) -> bool {
 
 #[test]
 fn the_validator_catches_violations() {
-    let schema: Value = serde_json::from_str(include_str!("../../docs/report.schema.json")).unwrap();
     let bad = serde_json::json!({"schema": 2, "version": 1, "extra": true});
-    let errors = validate(&schema, &bad);
+    let errors = validate_report(&bad);
     assert!(errors.iter().any(|e| e.contains("$.schema")), "{errors:?}");
     assert!(errors.iter().any(|e| e.contains("$.version")), "{errors:?}");
     assert!(errors.iter().any(|e| e.contains("$.extra")), "{errors:?}");

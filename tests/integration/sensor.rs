@@ -52,7 +52,7 @@ fn the_ptrace_tracer_sees_the_same_lookups() {
     let dir = tempfile::tempdir().unwrap();
     let run = slim_in(dir.path(), &["build", source, "--tag", tag, "--tracer", "ptrace"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("slim.report.json")).unwrap()).unwrap();
+    let report = read_report(dir.path());
     assert_eq!(report["sensor"]["tracer"], "ptrace");
     let (before, after) = (Container::serve(source, 8000), Container::serve(tag, 8000));
     assert_eq!(get(before.host_port(8000), "/"), get(after.host_port(8000), "/"), "logs:\n{}", after.logs());
