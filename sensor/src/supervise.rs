@@ -521,6 +521,8 @@ mod tests {
     use super::*;
 
     /// Runs `test -e PATH` (one process, no children) under `mode` and returns what was recorded.
+    // Under ptrace the tracer's own waitpid reaps the child.
+    #[allow(clippy::zombie_processes)]
     fn traced_lookup(mode: TracerMode, path: &str) -> Vec<(PathBytes, Reason)> {
         let identity = users::resolve("", Path::new("/")).unwrap();
         let command: Vec<OsString> = ["/usr/bin/test", "-e", path].iter().map(OsString::from).collect();
