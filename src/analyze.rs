@@ -4,9 +4,9 @@
 
 use crate::engine::{Engine, LineSplitter, RUN_LABEL};
 use crate::error::{Error, Result};
+use crate::probing::{self, ProbePlan, RecordedProbe, Replayer, Request};
 use bollard::models::{ContainerCreateBody, HostConfig, ImageInspect, PortBinding};
 use futures_util::StreamExt;
-use crate::probing::{self, ProbePlan, RecordedProbe, Replayer, Request};
 use slim_probes::{ProbeResult, Target};
 use slim_sensor::protocol::{self, Event};
 use slim_sensor::report::Report;
@@ -137,7 +137,9 @@ impl AppSpec {
         };
         let command: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
         if command.is_empty() {
-            return Err(Error::Input("the image has neither ENTRYPOINT nor CMD: there is no app to run (or give --entrypoint/--cmd)".into()));
+            return Err(Error::Input(
+                "the image has neither ENTRYPOINT nor CMD: there is no app to run (or give --entrypoint/--cmd)".into(),
+            ));
         }
         let mut ports: BTreeSet<u16> = cfg
             .exposed_ports
@@ -508,14 +510,26 @@ pub async fn analyze(engine: &Engine, image: &ImageInspect, run: &str, sensor: &
             false => Vec::new(),
         };
         probes = probing::record(&probing::prober()?, &targets, plan).await?;
-        let execs = opts.execs.iter().map(|c| ("exec", c.clone(), shell(c))).chain(spec.healthcheck.clone().map(|argv| ("healthcheck", argv.join(" "), argv)));
+        let execs = opts
+            .execs
+            .iter()
+            .map(|c| ("exec", c.clone(), shell(c)))
+            .chain(spec.healthcheck.clone().map(|argv| ("healthcheck", argv.join(" "), argv)));
         for (n, (kind, shown, argv)) in execs.enumerate() {
             let started = Instant::now();
             let record = format!("{}/exec-{n}.json", slim_sensor::SENSOR_DIR);
-            let traced: Vec<String> = [format!("{}/sensor", slim_sensor::SENSOR_DIR), "exec".into(), "--user".into(), spec.user.clone(), "--record".into(), record, "--".into()]
-                .into_iter()
-                .chain(argv.iter().cloned())
-                .collect();
+            let traced: Vec<String> = [
+                format!("{}/sensor", slim_sensor::SENSOR_DIR),
+                "exec".into(),
+                "--user".into(),
+                spec.user.clone(),
+                "--record".into(),
+                record,
+                "--".into(),
+            ]
+            .into_iter()
+            .chain(argv.iter().cloned())
+            .collect();
             let (code, output) = engine.exec(session.id(), traced, "0:0").await?;
             if code != 0 {
                 notes.push(format!("{kind} `{shown}` exited with {code} on the original: {output}"));

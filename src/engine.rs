@@ -80,10 +80,7 @@ impl Engine {
 
     /// Starts a created container.
     pub async fn start(&self, id: &str) -> Result<()> {
-        self.docker
-            .start_container(id, None::<q::StartContainerOptions>)
-            .await
-            .map_err(engine_err("starting the container"))
+        self.docker.start_container(id, None::<q::StartContainerOptions>).await.map_err(engine_err("starting the container"))
     }
 
     /// Sends `signal` (a name or number) to the container's PID 1.

@@ -200,7 +200,11 @@ pub async fn build(run: &Run, opts: &BuildOptions, quiet: bool, report: &mut Bui
         report.files.by_reason = by_reason(&keep);
         report.writer = built.timing.clone();
         report.warnings.extend(built.stats.dangling_links.iter().map(|l| format!("hard link {l} dropped: its target was not kept")));
-        phases.done(report, "write", format_args!("{} entries kept, {} dropped, {}", built.stats.kept, built.stats.dropped, short(&built.id)));
+        phases.done(
+            report,
+            "write",
+            format_args!("{} entries kept, {} dropped, {}", built.stats.kept, built.stats.dropped, short(&built.id)),
+        );
         if !opts.verify {
             report.verification.verdict = "skipped".into();
             break built;
@@ -239,8 +243,21 @@ pub async fn build(run: &Run, opts: &BuildOptions, quiet: bool, report: &mut Bui
         engine.remove_image(&built.id).await?;
         run.set_pending(None);
         let seeds = repair::next_seeds(&keep, &found.add);
-        keep = repair::closure_on_original(engine, &image_id, &run.id, &sensor, &seeds, opts.analysis.include_certs, opts.analysis.include_nss).await?;
-        phases.done(report, "repair", format_args!("round {round}: added {}", report.repairs.last().map(|r| r.added.join(", ")).unwrap_or_default()));
+        keep = repair::closure_on_original(
+            engine,
+            &image_id,
+            &run.id,
+            &sensor,
+            &seeds,
+            opts.analysis.include_certs,
+            opts.analysis.include_nss,
+        )
+        .await?;
+        phases.done(
+            report,
+            "repair",
+            format_args!("round {round}: added {}", report.repairs.last().map(|r| r.added.join(", ")).unwrap_or_default()),
+        );
     };
 
     engine.tag(&built.id, &tag.repo, &tag.tag).await?;
@@ -333,7 +350,13 @@ fn by_reason(keep: &[KeptPath]) -> BTreeMap<String, u64> {
 
 /// Filters the pristine export into a layer and loads the image (untagged, registered as
 /// pending so a failure removes it).
-async fn write_image(run: &Run, image: &ImageInspect, keep: &[KeptPath], excludes: &Excludes, labels: &config::SlimLabels) -> Result<Built> {
+async fn write_image(
+    run: &Run,
+    image: &ImageInspect,
+    keep: &[KeptPath],
+    excludes: &Excludes,
+    labels: &config::SlimLabels,
+) -> Result<Built> {
     let (stats, mut spool, filter_seconds) = write_layer(&run.engine, image, &run.id, keep, excludes).await?;
     let cfg = config::build(image, &stats.diff_id, labels);
     let existed = run.engine.image_exists(&cfg.id).await?;
@@ -355,7 +378,13 @@ fn check_platform(image: &ImageInspect) -> Result<()> {
 
 /// Exports a never-started container of the original image and filters it into a spooled
 /// layer. Returns the layer's stats, the spool file, and the seconds the filter pass took.
-async fn write_layer(engine: &Engine, image: &ImageInspect, run: &str, keep: &[KeptPath], excludes: &Excludes) -> Result<(layer::LayerStats, std::fs::File, f64)> {
+async fn write_layer(
+    engine: &Engine,
+    image: &ImageInspect,
+    run: &str,
+    keep: &[KeptPath],
+    excludes: &Excludes,
+) -> Result<(layer::LayerStats, std::fs::File, f64)> {
     let body = ContainerCreateBody {
         image: image.id.clone(),
         labels: Some(HashMap::from([(crate::engine::RUN_LABEL.to_owned(), run.to_owned())])),

@@ -67,10 +67,8 @@ pub fn command_result(kind: &str, shown: &str, exit_code: Option<i32>, started: 
 
 /// Every `published` target, replaced by its `ready` version where there is one, by port.
 pub fn command_targets(published: &[Target], ready: &[Target]) -> Vec<Target> {
-    let mut out: Vec<Target> = published
-        .iter()
-        .map(|p| ready.iter().find(|r| r.container_port == p.container_port).unwrap_or(p).clone())
-        .collect();
+    let mut out: Vec<Target> =
+        published.iter().map(|p| ready.iter().find(|r| r.container_port == p.container_port).unwrap_or(p).clone()).collect();
     out.sort_by_key(|t| t.container_port);
     out
 }
@@ -216,7 +214,9 @@ impl Replayer {
         }
         match self.ready.get(&want.port).and_then(Option::as_ref) {
             Some(target) => self.prober.send(target, spec).await,
-            None => ProbeResult { status: None, body_sha256: None, bytes: 0, latency_ms: 0, error: Some("not ready".into()), ..want.clone() },
+            None => {
+                ProbeResult { status: None, body_sha256: None, bytes: 0, latency_ms: 0, error: Some("not ready".into()), ..want.clone() }
+            }
         }
     }
 }
@@ -231,7 +231,9 @@ pub fn compare(probe: &RecordedProbe, got: &ProbeResult) -> Option<String> {
     }
     let what = format!("{} {} on port {}", want.method, want.path, want.port);
     if got.status != want.status {
-        let show = |r: &ProbeResult| r.status.map(|s| s.to_string()).unwrap_or_else(|| format!("no answer ({})", r.error.clone().unwrap_or_default()));
+        let show = |r: &ProbeResult| {
+            r.status.map(|s| s.to_string()).unwrap_or_else(|| format!("no answer ({})", r.error.clone().unwrap_or_default()))
+        };
         return Some(format!("{what}: the original answered {}, the slim image {}", show(want), show(got)));
     }
     if probe.body_stable && got.body_sha256 != want.body_sha256 {
@@ -261,7 +263,8 @@ mod tests {
 
     #[test]
     fn status_always_body_only_when_stable() {
-        let stable = RecordedProbe { result: result(Some(200), "aa"), body_stable: true, request: Request::Http(ProbeSpec::new("GET", "/a?b=1")) };
+        let stable =
+            RecordedProbe { result: result(Some(200), "aa"), body_stable: true, request: Request::Http(ProbeSpec::new("GET", "/a?b=1")) };
         assert_eq!(compare(&stable, &result(Some(200), "aa")), None);
         assert!(compare(&stable, &result(Some(200), "bb")).unwrap().contains("different body"));
         assert!(compare(&stable, &result(Some(404), "aa")).unwrap().contains("the original answered 200, the slim image 404"));

@@ -92,7 +92,8 @@ mod tests {
 
     #[test]
     fn only_original_paths_and_excludes_named() {
-        let original: HashSet<Vec<u8>> = [b"/app/items.json".to_vec(), b"/usr/lib/libz.so.1".to_vec(), b"/etc".to_vec()].into_iter().collect();
+        let original: HashSet<Vec<u8>> =
+            [b"/app/items.json".to_vec(), b"/usr/lib/libz.so.1".to_vec(), b"/etc".to_vec()].into_iter().collect();
         let excludes = Excludes::new(&["/app/*.json".to_owned()]).unwrap();
         let missing: Vec<PathBytes> = ["/app/items.json", "/usr/lib/libz.so.1", "/usr/lib/libz.so.1", "/nowhere", "/etc/"]
             .iter()

@@ -161,7 +161,11 @@ impl BuildReport {
         let mut md = String::from("## slim build\n\n");
         let verdict = match (self.outcome.exit_code, &self.slim) {
             (0, Some(slim)) => format!("**{}** written and verified", slim.name),
-            _ => format!("**failed** (exit {}): {}", self.outcome.exit_code, self.outcome.error.clone().unwrap_or_default().lines().next().unwrap_or("")),
+            _ => format!(
+                "**failed** (exit {}): {}",
+                self.outcome.exit_code,
+                self.outcome.error.clone().unwrap_or_default().lines().next().unwrap_or("")
+            ),
         };
         md.push_str(&format!("{verdict}\n\n| | image | size |\n| --- | --- | --- |\n"));
         md.push_str(&format!("| original | `{}` | {} |\n", self.source.name, crate::pipeline::human(self.source.size)));

@@ -16,9 +16,7 @@ const EMBEDDED: Option<&[u8]> = None;
 /// in images that may have no libc at all.
 pub fn load(path: Option<&Path>) -> Result<Cow<'static, [u8]>> {
     let bytes: Cow<'static, [u8]> = match (path, EMBEDDED) {
-        (Some(p), _) => Cow::Owned(
-            std::fs::read(p).map_err(|e| Error::Input(format!("cannot read the sensor {}: {e}", p.display())))?,
-        ),
+        (Some(p), _) => Cow::Owned(std::fs::read(p).map_err(|e| Error::Input(format!("cannot read the sensor {}: {e}", p.display())))?),
         (None, Some(embedded)) => Cow::Borrowed(embedded),
         (None, None) => {
             return Err(Error::Input(

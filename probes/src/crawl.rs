@@ -137,11 +137,8 @@ mod tests {
 
     #[tokio::test]
     async fn max_limit_and_breadth_first() {
-        let server = site(&[
-            ("/", r#"<a href="/a">a</a><a href="/b">b</a><a href="/c">c</a>"#),
-            ("/a", r#"<a href="/a/deep">deep</a>"#),
-        ])
-        .await;
+        let server =
+            site(&[("/", r#"<a href="/a">a</a><a href="/b">b</a><a href="/c">c</a>"#), ("/a", r#"<a href="/a/deep">deep</a>"#)]).await;
         assert_eq!(run(&server, CrawlLimits { depth: 5, max: 2 }).await, ["/a 200", "/b 404"]);
         assert_eq!(run(&server, CrawlLimits { depth: 5, max: 10 }).await, ["/a 200", "/b 404", "/c 404", "/a/deep 404"]);
     }
@@ -169,7 +166,10 @@ mod tests {
             ("/search?q=a&page=2", r#"<img src="/img?size=small#x">"#),
         ])
         .await;
-        assert_eq!(run(&server, CrawlLimits { depth: 3, max: 100 }).await, ["/search?q=a&page=2 200", "/search?q=b 404", "/img?size=small 404"]);
+        assert_eq!(
+            run(&server, CrawlLimits { depth: 3, max: 100 }).await,
+            ["/search?q=a&page=2 200", "/search?q=b 404", "/img?size=small 404"]
+        );
         assert_eq!(server.paths(), ["/", "/search?q=a&page=2", "/search?q=b", "/img?size=small"]);
     }
 

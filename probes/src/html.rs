@@ -10,7 +10,8 @@ use html5gum::{DefaultEmitter, Token, Tokenizer};
 use url::Url;
 
 /// Which attribute of which element holds a link.
-const LINK_ATTRIBUTES: [(&[u8], &[u8]); 5] = [(b"a", b"href"), (b"link", b"href"), (b"script", b"src"), (b"img", b"src"), (b"source", b"src")];
+const LINK_ATTRIBUTES: [(&[u8], &[u8]); 5] =
+    [(b"a", b"href"), (b"link", b"href"), (b"script", b"src"), (b"img", b"src"), (b"source", b"src")];
 
 /// Elements whose `srcset` is followed (its first URL only).
 const SRCSET_ELEMENTS: [&[u8]; 2] = [b"img", b"source"];
@@ -59,8 +60,23 @@ pub(crate) fn is_html(content_type: Option<&str>, body: &[u8]) -> bool {
 /// WHATWG MIME sniffing's HTML patterns: each must be followed by a space or `>`.
 fn sniffs_as_html(body: &[u8]) -> bool {
     const PATTERNS: [&[u8]; 17] = [
-        b"<!doctype html", b"<html", b"<head", b"<script", b"<iframe", b"<h1", b"<div", b"<font", b"<table", b"<a", b"<style",
-        b"<title", b"<b", b"<body", b"<br", b"<p", b"<!--",
+        b"<!doctype html",
+        b"<html",
+        b"<head",
+        b"<script",
+        b"<iframe",
+        b"<h1",
+        b"<div",
+        b"<font",
+        b"<table",
+        b"<a",
+        b"<style",
+        b"<title",
+        b"<b",
+        b"<body",
+        b"<br",
+        b"<p",
+        b"<!--",
     ];
     let start = body.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(body.len());
     let body = &body[start..];

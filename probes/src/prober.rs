@@ -55,14 +55,9 @@ impl Prober {
     /// the request timeout, and no more than 3 s, for the handshake. Fails only when no TCP
     /// connection can be made.
     pub async fn detect_tls(&self, target: &Target) -> Result<bool, ProbeError> {
-        tls::speaks_tls(self.tls.clone(), &target.host, target.host_port, self.timeout.min(HANDSHAKE_TIMEOUT))
-            .await
-            .map_err(|source| ProbeError::Connect {
-                host: target.host.clone(),
-                host_port: target.host_port,
-                port: target.container_port,
-                source,
-            })
+        tls::speaks_tls(self.tls.clone(), &target.host, target.host_port, self.timeout.min(HANDSHAKE_TIMEOUT)).await.map_err(|source| {
+            ProbeError::Connect { host: target.host.clone(), host_port: target.host_port, port: target.container_port, source }
+        })
     }
 
     /// Sends `method path` to `target` and records the answer (errors included).

@@ -60,7 +60,8 @@ impl ProbeSpec {
     /// follows the path.
     pub fn parse_inline(line: &str) -> Result<Self, SpecError> {
         let line = line.trim_start();
-        let (method, rest) = line.split_once(char::is_whitespace).ok_or(if line.is_empty() { SpecError::Empty } else { SpecError::Path(String::new()) })?;
+        let (method, rest) =
+            line.split_once(char::is_whitespace).ok_or(if line.is_empty() { SpecError::Empty } else { SpecError::Path(String::new()) })?;
         let rest = rest.trim_start();
         let (path, body) = match rest.split_once(char::is_whitespace) {
             Some((path, body)) => (path, Some(body.trim_start())),

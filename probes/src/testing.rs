@@ -112,7 +112,11 @@ pub fn target(server: &Server, container_port: u16) -> Target {
 
 /// Reads one request, answers it, closes. Bytes that are not an HTTP request get a `400`, as
 /// from nginx.
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, handler: &(dyn Fn(&Request) -> Reply + Send + Sync), log: &Mutex<Vec<Request>>) {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    handler: &(dyn Fn(&Request) -> Reply + Send + Sync),
+    log: &Mutex<Vec<Request>>,
+) {
     let reply = match read_request(&mut stream).await {
         Some(request) => {
             let reply = handler(&request);

@@ -168,9 +168,8 @@ impl Closure<'_> {
             // mount point (like /dev) is filtered out.
             let root_dev = fs::symlink_metadata(root).map(|m| m.dev()).unwrap_or(0);
             let walk = walkdir::WalkDir::new(root).sort_by_file_name();
-            let inside = |e: &walkdir::DirEntry| {
-                !is_outside_image(&image_path(root, e.path())) && e.metadata().is_ok_and(|m| m.dev() == root_dev)
-            };
+            let inside =
+                |e: &walkdir::DirEntry| !is_outside_image(&image_path(root, e.path())) && e.metadata().is_ok_and(|m| m.dev() == root_dev);
             for entry in walk.into_iter().filter_entry(inside) {
                 let Ok(entry) = entry else { continue };
                 let Ok(meta) = entry.metadata() else { continue };
@@ -243,10 +242,30 @@ pub fn tree_paths(root: &Path, path: &[u8]) -> Vec<PathBytes> {
 
 /// A shell and the basic utilities, for `--include-shell` (those the image has).
 pub const SHELL_TOOLS: [&str; 24] = [
-    "/bin/sh", "/bin/bash", "/usr/bin/env", "/usr/bin/ls", "/usr/bin/cat", "/usr/bin/cp", "/usr/bin/mv", "/usr/bin/rm",
-    "/usr/bin/mkdir", "/usr/bin/ln", "/usr/bin/chmod", "/usr/bin/chown", "/usr/bin/id", "/usr/bin/ps", "/usr/bin/grep",
-    "/usr/bin/sed", "/usr/bin/head", "/usr/bin/tail", "/usr/bin/sleep", "/usr/bin/test", "/usr/bin/touch", "/usr/bin/find",
-    "/usr/bin/which", "/usr/bin/busybox",
+    "/bin/sh",
+    "/bin/bash",
+    "/usr/bin/env",
+    "/usr/bin/ls",
+    "/usr/bin/cat",
+    "/usr/bin/cp",
+    "/usr/bin/mv",
+    "/usr/bin/rm",
+    "/usr/bin/mkdir",
+    "/usr/bin/ln",
+    "/usr/bin/chmod",
+    "/usr/bin/chown",
+    "/usr/bin/id",
+    "/usr/bin/ps",
+    "/usr/bin/grep",
+    "/usr/bin/sed",
+    "/usr/bin/head",
+    "/usr/bin/tail",
+    "/usr/bin/sleep",
+    "/usr/bin/test",
+    "/usr/bin/touch",
+    "/usr/bin/find",
+    "/usr/bin/which",
+    "/usr/bin/busybox",
 ];
 
 /// The paths a user include names: a path (a directory with everything below it) or a glob

@@ -26,11 +26,7 @@ pub fn parse_listen_ports(table: &str) -> BTreeSet<u16> {
 
 /// Ports the network namespace of this process listens on (IPv4 and IPv6).
 pub fn listening_ports() -> BTreeSet<u16> {
-    ["/proc/net/tcp", "/proc/net/tcp6"]
-        .iter()
-        .filter_map(|p| fs::read_to_string(p).ok())
-        .flat_map(|t| parse_listen_ports(&t))
-        .collect()
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().filter_map(|p| fs::read_to_string(p).ok()).flat_map(|t| parse_listen_ports(&t)).collect()
 }
 
 #[cfg(test)]

@@ -274,7 +274,11 @@ impl Launch<'_> {
     /// Starts the process as `identity`, under the seccomp tracer (recording into `record`)
     /// when asked, with SYS_ADMIN and SYS_PTRACE dropped. The spawn result is returned as is, so
     /// a caller can still report when the command cannot be started.
-    pub fn spawn(&self, record: &Arc<Record>, stop: &Arc<AtomicBool>) -> Result<(io::Result<std::process::Child>, Option<TracerThread>), SuperviseError> {
+    pub fn spawn(
+        &self,
+        record: &Arc<Record>,
+        stop: &Arc<AtomicBool>,
+    ) -> Result<(io::Result<std::process::Child>, Option<TracerThread>), SuperviseError> {
         // The tracer's listener fd comes from the child (the filter must be installed there);
         // the thread receiving it must already run, since the child's exec waits for an answer.
         let (tracer_sock, child_sock) = match self.tracer {
@@ -282,7 +286,7 @@ impl Launch<'_> {
                 let (a, b) = UnixStream::pair().map_err(io_err("socketpair for the tracer"))?;
                 (Some(a), Some(b))
             }
-                TracerMode::Off | TracerMode::Ptrace => (None, None),
+            TracerMode::Off | TracerMode::Ptrace => (None, None),
         };
         let tracer = tracer_sock.map(|sock| {
             let (record, stop) = (record.clone(), stop.clone());
@@ -349,7 +353,8 @@ pub fn exec(command: &[OsString], user: &str, record_path: &Path) -> Result<i32,
     let identity = users::resolve(user, Path::new("/"))?;
     let record = Arc::new(Record::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let launch = Launch { command, identity: &identity, set_home: std::env::var_os("HOME").is_none(), tracer: TracerMode::Seccomp, piped: false };
+    let launch =
+        Launch { command, identity: &identity, set_home: std::env::var_os("HOME").is_none(), tracer: TracerMode::Seccomp, piped: false };
     let (spawned, tracer) = launch.spawn(&record, &stop)?;
     let status = spawned
         .and_then(|mut child| child.wait())
@@ -556,10 +561,7 @@ mod tests {
         }
         for mode in [TracerMode::Seccomp, TracerMode::Ptrace] {
             let seen = traced_lookup(mode, "/etc/os-release");
-            assert!(
-                seen.iter().any(|(p, r)| p.0 == b"/etc/os-release" && *r == Reason::LookedUp),
-                "{mode:?} missed the lookup: {seen:?}"
-            );
+            assert!(seen.iter().any(|(p, r)| p.0 == b"/etc/os-release" && *r == Reason::LookedUp), "{mode:?} missed the lookup: {seen:?}");
             assert!(seen.iter().all(|(p, _)| p.0 != b"/etc/shadow"), "{mode:?} recorded what was never named");
         }
     }

@@ -121,8 +121,7 @@ mod tests {
             "root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33::/var/www:/usr/sbin/nologin\napp:x:999:998::/app:/bin/false\n",
         )
         .unwrap();
-        fs::write(dir.path().join("etc/group"), "root:x:0:\nwww-data:x:33:\napp:x:998:\nlog:x:4:app,www-data\n")
-            .unwrap();
+        fs::write(dir.path().join("etc/group"), "root:x:0:\nwww-data:x:33:\napp:x:998:\nlog:x:4:app,www-data\n").unwrap();
         dir
     }
 

@@ -1,14 +1,14 @@
 //! `slim build`.
 
 use crate::analyze::{AnalysisOptions, ContinueAfter, Surroundings};
-use crate::probing::ProbePlan;
-use slim_probes::{load_probe_file, CrawlLimits, HttpProbeCmd, ProbeSpec};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::pipeline::{self, human, BuildOptions, BuildSummary, Run};
+use crate::probing::ProbePlan;
 use crate::report::{BuildReport, Outcome};
 use clap::{Args, ValueEnum};
 use futures_util::FutureExt;
+use slim_probes::{load_probe_file, CrawlLimits, HttpProbeCmd, ProbeSpec};
 use std::path::PathBuf;
 use std::time::Duration;
 

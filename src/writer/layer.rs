@@ -336,8 +336,13 @@ mod tests {
         write_layer(input.as_slice(), &KeepFilter::new(vec![&b"/usr/bin/ping"[..]], Excludes::none(), 0), &mut out).unwrap();
         let mut a = tar::Archive::new(out.as_slice());
         let mut e = a.entries().unwrap().next().unwrap().unwrap();
-        let exts: Vec<(String, Vec<u8>)> =
-            e.pax_extensions().unwrap().unwrap().map(|x| x.unwrap()).map(|x| (x.key().unwrap().to_owned(), x.value_bytes().to_vec())).collect();
+        let exts: Vec<(String, Vec<u8>)> = e
+            .pax_extensions()
+            .unwrap()
+            .unwrap()
+            .map(|x| x.unwrap())
+            .map(|x| (x.key().unwrap().to_owned(), x.value_bytes().to_vec()))
+            .collect();
         assert_eq!(exts, records);
     }
 }

@@ -85,8 +85,7 @@ pub fn write(out: impl Write, config: &ImageConfig, diff_id: &str, layer: &mut F
     let mut manifest_descriptor = descriptor(MANIFEST_TYPE, &manifest_digest, manifest.len() as u64);
     manifest_descriptor.annotations =
         BTreeMap::from([(CONTAINERD_NAME.to_owned(), tagged.to_string()), (REF_NAME.to_owned(), tagged.tag.clone())]);
-    let index =
-        serde_json::to_vec(&Index { manifests: vec![manifest_descriptor], media_type: INDEX_TYPE.into(), schema_version: 2 })?;
+    let index = serde_json::to_vec(&Index { manifests: vec![manifest_descriptor], media_type: INDEX_TYPE.into(), schema_version: 2 })?;
     let layout = serde_json::to_vec(&Layout { image_layout_version: LAYOUT_VERSION.into() })?;
 
     let mut builder = tar::Builder::new(out);
@@ -301,7 +300,10 @@ mod tests {
     fn writes_a_valid_layout() {
         let (out, cfg, diff_id) = archive("app:1.0-slim");
         let summary = verify_layout(out.as_slice()).unwrap();
-        assert_eq!(summary, LayoutSummary { ref_name: "1.0-slim".into(), config_digest: cfg.id.clone(), layer_digests: vec![diff_id.clone()] });
+        assert_eq!(
+            summary,
+            LayoutSummary { ref_name: "1.0-slim".into(), config_digest: cfg.id.clone(), layer_digests: vec![diff_id.clone()] }
+        );
         let entries = entries(&out);
         let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
         let manifest = &entries[5];

@@ -37,7 +37,10 @@ fn explicit_tag_and_config_kept() {
     let run = slim(&["build", "slim-fixture/python-web:latest", "--tag", tag, "-q"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let fmt = "{{json .Config.Cmd}} {{.Config.User}} {{json .Config.ExposedPorts}} {{.Config.WorkingDir}}";
-    assert_eq!(docker_ok(&["image", "inspect", "-f", fmt, tag]), docker_ok(&["image", "inspect", "-f", fmt, "slim-fixture/python-web:latest"]));
+    assert_eq!(
+        docker_ok(&["image", "inspect", "-f", fmt, tag]),
+        docker_ok(&["image", "inspect", "-f", fmt, "slim-fixture/python-web:latest"])
+    );
     let label = docker_ok(&["image", "inspect", "-f", "{{index .Config.Labels \"slim.source.image\"}}", tag]);
     assert_eq!(label, "slim-fixture/python-web:latest");
     remove_image(tag);
@@ -64,7 +67,10 @@ fn surroundings_apply_to_the_runs_not_to_the_slim_image() {
     remove_image(tag);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("app.env"), "# the greeting\nAPP_GREETING=hola\n").unwrap();
-    let run = slim_in(dir.path(), &["build", "slim-fixture/python-web:latest", "--tag", tag, "--env-file", "app.env", "--hostname", "probe-host"]);
+    let run = slim_in(
+        dir.path(),
+        &["build", "slim-fixture/python-web:latest", "--tag", tag, "--env-file", "app.env", "--hostname", "probe-host"],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let report = read_report(dir.path());
     assert!(report["verification"]["verdict"] == "passed");

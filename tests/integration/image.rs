@@ -113,7 +113,18 @@ fn includes_add_paths_with_their_closure() {
     let _engine = exclusive();
     let tag = "slim-test/included:1";
     remove_image(tag);
-    let run = slim(&["build", "slim-fixture/python-web:latest", "--tag", tag, "--no-crawl", "--include-shell", "--include", "/etc/debian_version", "--include", "/usr/share/doc/python3*/copyright"]);
+    let run = slim(&[
+        "build",
+        "slim-fixture/python-web:latest",
+        "--tag",
+        tag,
+        "--no-crawl",
+        "--include-shell",
+        "--include",
+        "/etc/debian_version",
+        "--include",
+        "/usr/share/doc/python3*/copyright",
+    ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let out = docker(&["run", "--rm", "--entrypoint", "/bin/sh", tag, "-c", "ls /app >/dev/null && cat /etc/debian_version"]);
     assert!(out.status.success(), "the shell and ls work: {}", String::from_utf8_lossy(&out.stderr));

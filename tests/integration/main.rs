@@ -4,9 +4,9 @@
 mod harness;
 mod schema;
 
-mod build;
 mod bad_input;
+mod build;
 mod image;
-mod sensor;
 mod probes;
+mod sensor;
 mod verify;

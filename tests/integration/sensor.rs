@@ -14,7 +14,9 @@ fn lookups_dlopen_setuid_and_shell_entrypoint_survive() {
     let after = Container::serve(tag, 8000);
     let (a, b) = (get(before.host_port(8000), "/"), get(after.host_port(8000), "/"));
     let text = String::from_utf8_lossy(&a.body);
-    for fact in [r#""stat": true"#, r#""access": true"#, r#""readlink": "releases/v2""#, r#""mkdir": true"#, r#""setuid": "0""#, r#""uid": 999"#] {
+    for fact in
+        [r#""stat": true"#, r#""access": true"#, r#""readlink": "releases/v2""#, r#""mkdir": true"#, r#""setuid": "0""#, r#""uid": 999"#]
+    {
         assert!(text.contains(fact), "the original itself answers {text}");
     }
     assert_eq!(a, b, "slim image logs:\n{}", after.logs());
@@ -22,7 +24,10 @@ fn lookups_dlopen_setuid_and_shell_entrypoint_survive() {
     assert!(paths.iter().any(|p| p == "var/cache/app/"), "the mkdir target's parent is kept");
     assert!(!paths.iter().any(|p| p.starts_with("var/cache/app/run")), "a directory the app created is not copied");
     assert!(paths.iter().any(|p| p.contains("libz.so.1")), "the dlopen()ed library is kept");
-    assert!(paths.iter().any(|p| p.ends_with("ca-certificates.crt") || p.starts_with("etc/ssl/certs")) || !image_paths(source).iter().any(|p| p.starts_with("etc/ssl/certs/")));
+    assert!(
+        paths.iter().any(|p| p.ends_with("ca-certificates.crt") || p.starts_with("etc/ssl/certs"))
+            || !image_paths(source).iter().any(|p| p.starts_with("etc/ssl/certs/"))
+    );
     assert_eq!(run.leftovers(), Vec::<String>::new(), "containers left behind");
 }
 

@@ -28,7 +28,8 @@ fn a_dropped_path_fails_without_repair_and_comes_back_with_it() {
     assert!(!image_exists(tag));
 
     let dir = tempfile::tempdir().unwrap();
-    let repaired = slim_in(dir.path(), &["build", "slim-fixture/python-web:latest", "--tag", tag, drop[0], drop[1], "--report-md", "summary.md"]);
+    let repaired =
+        slim_in(dir.path(), &["build", "slim-fixture/python-web:latest", "--tag", tag, drop[0], drop[1], "--report-md", "summary.md"]);
     assert_eq!(repaired.code, 0, "{}", repaired.stderr);
     assert!(image_exists(tag));
     let report = read_report(dir.path());

@@ -57,15 +57,15 @@ pub fn drop_caps(caps: &[u32]) -> io::Result<()> {
     check(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) })
 }
 
-/// True when `cap` is in the calling thread's bounding set.
-pub fn in_bounding_set(cap: u32) -> bool {
-    // SAFETY: prctl with integer arguments only.
-    unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) == 1 }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// True when `cap` is in the calling thread's bounding set.
+    fn in_bounding_set(cap: u32) -> bool {
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) == 1 }
+    }
 
     #[test]
     fn dropping_in_a_child_leaves_the_parent_alone() {

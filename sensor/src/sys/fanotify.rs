@@ -56,7 +56,8 @@ impl FileWatch {
     /// Watches opens (files and directories) and execs on the mount holding `path`.
     pub fn watch_mount(&self, path: &Path) -> Result<(), WatchError> {
         let mask = MaskFlags::FAN_OPEN | MaskFlags::FAN_OPEN_EXEC | MaskFlags::FAN_ONDIR;
-        let cwd = std::fs::File::open(".").map_err(|e| WatchError::Mark { path: path.into(), errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)) })?;
+        let cwd = std::fs::File::open(".")
+            .map_err(|e| WatchError::Mark { path: path.into(), errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)) })?;
         self.fan
             .mark(MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_MOUNT, mask, cwd.as_fd(), Some(path))
             .map_err(|errno| WatchError::Mark { path: path.into(), errno })

@@ -107,14 +107,7 @@ impl Filter {
         };
         let fprog = libc::sock_fprog { len: self.prog.len() as u16, filter: self.prog.as_ptr() as *mut libc::sock_filter };
         // SAFETY: fprog points at a valid program that outlives the call.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                flags,
-                &fprog as *const libc::sock_fprog,
-            )
-        };
+        let fd = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &fprog as *const libc::sock_fprog) };
         if fd < 0 {
             Err(io::Error::last_os_error())
         } else {
@@ -295,8 +288,7 @@ pub fn read_string(pid: u32, addr: u64, max: usize) -> io::Result<Vec<u8>> {
         let local = [io::IoSliceMut::new(&mut buf)];
         let remote = [nix::sys::uio::RemoteIoVec { base: at as usize, len: chunk }];
         let mut local = local;
-        let n = nix::sys::uio::process_vm_readv(nix::unistd::Pid::from_raw(pid as i32), &mut local, &remote)
-            .map_err(io::Error::from)?;
+        let n = nix::sys::uio::process_vm_readv(nix::unistd::Pid::from_raw(pid as i32), &mut local, &remote).map_err(io::Error::from)?;
         if let Some(end) = buf[..n].iter().position(|&b| b == 0) {
             out.extend_from_slice(&buf[..end]);
             return Ok(out);
