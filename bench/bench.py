@@ -224,7 +224,7 @@ def sensor_overhead():
     containers.append(plain)
     sensed = sh(["docker", "create", "--name", name(), "--label", LABEL,
                  "--cap-add", "SYS_ADMIN", "--cap-add", "SYS_PTRACE", "-u", "0:0", "-p", f"127.0.0.1::{port}",
-                 "--entrypoint", "/.slim/sensor", image, "run", "--user", "", "--tracer", "seccomp", "--", *cmd]).stdout.strip()
+                 "--entrypoint", "/.slim/sensor", image, "run", "--user", "", "--tracer", "seccomp", "--wait-ports", "80", "--", *cmd]).stdout.strip()
     containers.append(sensed)
     subprocess.run(["docker", "cp", "-", f"{sensed}:/"], input=sensor_tar(), check=True, stdout=subprocess.DEVNULL)
     sh(["docker", "start", sensed])
@@ -403,7 +403,7 @@ def render(res):
     L.append("")
     L.append(f"`wrk -t2 -c16 -d{s['seconds']}s` against GET / of {s['image']} on 127.0.0.1 (docker-proxy), "
              f"{s['rounds']} alternating rounds after a 1 s warm-up each; \"sensor\" = the original image with "
-             "`/.slim/sensor run --tracer seccomp` as PID 1, as slim's analysis container runs it.")
+             "`/.slim/sensor run --tracer seccomp --wait-ports 80` as PID 1, as slim's analysis container runs it.")
     L.append("")
     L.append("| | req/s (median) | rounds |")
     L.append("| --- | ---: | --- |")

@@ -214,6 +214,8 @@ fn sensor_entrypoint(spec: &AppSpec, opts: &AnalysisOptions, mode: Mode) -> Vec<
         spec.stop_signal.clone(),
         "--grace".into(),
         opts.stop_grace.as_secs_f64().to_string(),
+        "--wait-ports".into(),
+        spec.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(","),
     ];
     if !spec.has_home {
         args.push("--set-home".into());

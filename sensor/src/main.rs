@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const USAGE: &str = "usage: slim-sensor run [--user USER] [--stop-signal SIG] [--grace SECS] [--set-home] \
-[--tracer seccomp|ptrace|off] [--no-fanotify] [--include-certs] [--include-nss] [--report-missing] [--include PATH|GLOB]... [--volume PATH]... [--report PATH] -- COMMAND [ARG]...";
+[--tracer seccomp|ptrace|off] [--no-fanotify] [--include-certs] [--include-nss] [--report-missing] [--include PATH|GLOB]... [--wait-ports P,P] [--volume PATH]... [--report PATH] -- COMMAND [ARG]...";
 
 fn main() {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -87,6 +87,7 @@ fn parse(args: &[OsString]) -> Result<RunOptions, String> {
         include_nss: false,
         report_missing: false,
         includes: Vec::new(),
+        wait_ports: None,
     };
     while let Some(arg) = it.next() {
         let flag = arg.to_str().ok_or("flags must be UTF-8")?;
@@ -116,6 +117,11 @@ fn parse(args: &[OsString]) -> Result<RunOptions, String> {
             "--include-nss" => opts.include_nss = true,
             "--report-missing" => opts.report_missing = true,
             "--include" => opts.includes.push(value()?),
+            "--wait-ports" => {
+                let list = value()?;
+                let ports = list.split(',').filter(|p| !p.is_empty()).map(str::parse).collect::<Result<Vec<u16>, _>>();
+                opts.wait_ports = Some(ports.map_err(|_| format!("--wait-ports {list:?}: expected PORT[,PORT...]"))?);
+            }
             "--volume" => opts.volumes.push(value()?.into()),
             "--report" => opts.report_path = value()?.into(),
             other => return Err(format!("unknown flag {other:?}")),

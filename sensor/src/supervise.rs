@@ -56,6 +56,8 @@ pub struct RunOptions {
     pub report_missing: bool,
     /// The user's includes: paths (with their subtrees) or globs.
     pub includes: Vec<String>,
+    /// The ports whose LISTEN ends the watch (`None`: watch all along).
+    pub wait_ports: Option<Vec<u16>>,
 }
 
 /// Why the sensor could not do its job.
@@ -188,7 +190,8 @@ fn supervise(opts: &RunOptions, out: &Arc<Output>) -> Result<i32, SuperviseError
     });
     let listener = {
         let (out, stop) = (out.clone(), stop.clone());
-        thread::spawn(move || report_listening(&out, &stop))
+        let wait_for = opts.wait_ports.clone();
+        thread::spawn(move || report_listening(&out, &stop, wait_for.as_deref()))
     };
 
     let outcome = wait_for_app(app_pid, opts, &mut ptracer, &record)?;
@@ -460,12 +463,21 @@ fn watch_files(watch: &FileWatch, record: &Record, stop: &AtomicBool) -> Result<
     }
 }
 
-fn report_listening(out: &Output, stop: &AtomicBool) {
+/// Reports the LISTEN set whenever it changes. With `wait_for`, it stops once every one of
+/// those ports listens (none: it does not poll at all): reading `/proc/net/tcp` costs more the
+/// more connections the probes leave behind, and readiness is all `slim` needs.
+fn report_listening(out: &Output, stop: &AtomicBool, wait_for: Option<&[u16]>) {
+    if wait_for.is_some_and(<[u16]>::is_empty) {
+        return;
+    }
     let mut last = BTreeSet::new();
     while !stop.load(Ordering::Relaxed) {
         let now = listen::listening_ports();
         if now != last {
             out.event(&Event::Listening { ports: now.iter().copied().collect() });
+            if wait_for.is_some_and(|ports| ports.iter().all(|p| now.contains(p))) {
+                return;
+            }
             last = now;
         }
         thread::sleep(Duration::from_millis(100));

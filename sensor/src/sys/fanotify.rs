@@ -91,6 +91,15 @@ impl FileWatch {
                     continue;
                 }
                 let Some(fd) = event.fd() else { continue };
+                // Once seen, a file is not reported again: an ignore mark on its inode spares the
+                // app an event (and the sensor an fd) on every later open.
+                let ignore = MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_IGNORED_MASK | MarkFlags::FAN_MARK_IGNORED_SURV_MODIFY;
+                let _ = self.fan.mark(
+                    ignore,
+                    event.mask() & (MaskFlags::FAN_OPEN | MaskFlags::FAN_OPEN_EXEC | MaskFlags::FAN_ONDIR),
+                    fd,
+                    None::<&str>,
+                );
                 let Ok(path) = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) else { continue };
                 if path.as_os_str().as_encoded_bytes().ends_with(b" (deleted)") {
                     continue;
@@ -119,13 +128,15 @@ mod tests {
         let file = dir.path().join("seen.txt");
         std::fs::write(&file, b"x").unwrap();
         watch.watch_mount(dir.path()).unwrap();
-        let status = std::process::Command::new("/bin/cat").arg(&file).stdout(std::process::Stdio::null()).status().unwrap();
-        assert!(status.success());
         let mut seen = Vec::new();
-        watch.wait(1000);
-        watch.drain(std::process::id() as i32, &mut |o| seen.push(o)).unwrap();
+        for _ in 0..2 {
+            let status = std::process::Command::new("/bin/cat").arg(&file).stdout(std::process::Stdio::null()).status().unwrap();
+            assert!(status.success());
+            watch.wait(1000);
+            watch.drain(std::process::id() as i32, &mut |o| seen.push(o)).unwrap();
+        }
         let canonical = file.canonicalize().unwrap();
-        assert!(seen.iter().any(|o| o.path == canonical && !o.exec), "{seen:?}");
+        assert_eq!(seen.iter().filter(|o| o.path == canonical && !o.exec).count(), 1, "reported once: {seen:?}");
         assert!(seen.iter().any(|o| o.path.ends_with("cat") && o.exec), "{seen:?}");
     }
 }
