@@ -47,6 +47,14 @@ impl KeepFilter {
         let wanted = self.keep.contains(path) || (is_dir && ALWAYS_DIRS.contains(&path));
         wanted && self.excludes.matching(&absolute(path)).is_none()
     }
+
+    /// True when a hard link at `path`, whose target is kept, goes in too: its directory is in
+    /// the layer (`written`) and no exclude names it.
+    fn links_along(&self, path: &[u8], written: &HashSet<Vec<u8>>) -> bool {
+        let path = normalize(path);
+        let parent = &path[..path.iter().rposition(|&b| b == b'/').unwrap_or(0)];
+        (parent.is_empty() || written.contains(parent)) && self.excludes.matching(&absolute(path)).is_none()
+    }
 }
 
 /// `usr/bin` -> `/usr/bin`.
@@ -142,18 +150,19 @@ pub fn write_layer(export: impl Read, filter: &KeepFilter, out: impl Write) -> i
         let kind = entry.header().entry_type();
         let path = entry.path_bytes().into_owned();
         original_paths.insert(absolute(normalize(&path)));
-        if !filter.keeps(&path, kind.is_dir()) {
+        let link = entry.link_name_bytes().map(|l| l.into_owned());
+        let target_written = kind.is_hard_link() && written.contains(link.as_deref().map(normalize).unwrap_or_default());
+        // Every name of a kept file goes in, as the export (the image's own layers) links them:
+        // the sensor cannot always see that (a VOLUME's copy does not keep hard links).
+        let other_name = target_written && filter.links_along(&path, &written);
+        if !filter.keeps(&path, kind.is_dir()) && !other_name {
             dropped += 1;
             continue;
         }
-        let link = entry.link_name_bytes().map(|l| l.into_owned());
-        if kind.is_hard_link() {
-            let target = link.as_deref().map(normalize).unwrap_or_default();
-            if !written.contains(target) {
-                dangling_links.push(String::from_utf8_lossy(&path).into_owned());
-                dropped += 1;
-                continue;
-            }
+        if kind.is_hard_link() && !target_written {
+            dangling_links.push(String::from_utf8_lossy(&path).into_owned());
+            dropped += 1;
+            continue;
         }
         let mut records = pax_records(&mut entry)?;
         let mut header = entry.header().clone();
@@ -313,6 +322,19 @@ mod tests {
         assert_eq!(sa.diff_id, sb.diff_id);
         assert_eq!(sa.dangling_links, vec!["usr/bin/su-link".to_owned()]);
         assert!(sa.original_paths.contains(&b"/usr/bin/unused"[..]));
+    }
+
+    #[test]
+    fn every_name_of_a_kept_file_goes_in() {
+        let keep: Vec<&[u8]> = vec![b"/usr", b"/usr/bin", b"/usr/bin/su"];
+        let mut out = Vec::new();
+        write_layer(export().as_slice(), &KeepFilter::new(keep.clone(), Excludes::none(), 0), &mut out).unwrap();
+        let names: Vec<String> = read_back(&out).into_iter().map(|g| g.0).collect();
+        assert!(names.contains(&"usr/bin/su-link".to_owned()), "{names:?}");
+        let excludes = Excludes::new(&["/usr/bin/su-link".to_owned()]).unwrap();
+        let mut out = Vec::new();
+        write_layer(export().as_slice(), &KeepFilter::new(keep, excludes, 0), &mut out).unwrap();
+        assert!(!read_back(&out).iter().any(|g| g.0 == "usr/bin/su-link"));
     }
 
     #[test]

@@ -58,8 +58,10 @@ fn metadata_survives_and_config_is_the_originals() {
     let (source, tag) = ("slim-fixture/fidelity:latest", "slim-test/fidelity:1");
     remove_image(tag);
     let dir = tempfile::tempdir().unwrap();
+    let volumes_before = docker_ok(&["volume", "ls", "-q"]);
     let run = slim_in(dir.path(), &["build", source, "--tag", tag, "--output", "oci:slim.oci.tar"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(docker_ok(&["volume", "ls", "-q"]), volumes_before, "the runs' anonymous volumes (VOLUME /srv/data) are removed");
     let entries = layer_entries(tag);
     let get = |p: &str| entries.get(p.as_bytes()).unwrap_or_else(|| panic!("{p} is missing from the slim image"));
     assert_eq!(get("usr/local/bin/suid-id").mode, 0o4755, "setuid bit");
