@@ -507,11 +507,12 @@ pub async fn analyze(engine: &Engine, image: &ImageInspect, run: &str, sensor: &
     if !session.completed() {
         let plan = &opts.plan;
         let published = session.targets().await?;
+        let prober = probing::prober()?;
         let targets = match plan.default_probe || !plan.user.is_empty() {
-            true => probing::ready_targets(&probing::prober()?, published.clone(), session.deadline(), &mut notes).await,
+            true => probing::ready_targets(&prober, published.clone(), session.deadline(), &mut notes).await,
             false => Vec::new(),
         };
-        probes = probing::record(&probing::prober()?, &targets, plan).await?;
+        probes = probing::record(&prober, &targets, plan).await?;
         let execs = opts
             .execs
             .iter()

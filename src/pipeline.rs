@@ -43,23 +43,6 @@ pub struct BuildOptions {
     pub debug_drop: Vec<String>,
 }
 
-/// What a finished build produced.
-#[derive(Clone, Debug)]
-pub struct BuildSummary {
-    /// The tag written.
-    pub tag: String,
-    /// The slim image's ID.
-    pub image_id: String,
-    /// Size of the original image in bytes.
-    pub original_size: u64,
-    /// Size of the slim image in bytes.
-    pub slim_size: u64,
-    /// Entries in the slim layer.
-    pub files_kept: u64,
-    /// The whole build.
-    pub elapsed: Duration,
-}
-
 /// One build's identity and the debris it may leave: removed by [`Run::cleanup`].
 pub struct Run {
     /// The value of the `slim.run` label on everything this run creates.
@@ -148,10 +131,10 @@ struct Built {
     spool: std::fs::File,
 }
 
-/// Runs the whole build, filling `report` as it goes. The caller calls [`Run::cleanup`]
-/// afterwards and writes the report, whatever the result.
-pub async fn build(run: &Run, opts: &BuildOptions, quiet: bool, report: &mut BuildReport) -> Result<BuildSummary> {
-    let started = Instant::now();
+/// Runs the whole build, filling `report` as it goes (on success, `report.slim` names the
+/// image written). The caller calls [`Run::cleanup`] afterwards and writes the report,
+/// whatever the result.
+pub async fn build(run: &Run, opts: &BuildOptions, quiet: bool, report: &mut BuildReport) -> Result<()> {
     let engine = &run.engine;
     let mut phases = Phases::new(quiet);
     if !quiet {
@@ -273,14 +256,7 @@ pub async fn build(run: &Run, opts: &BuildOptions, quiet: bool, report: &mut Bui
     let slim_size = slim.size.unwrap_or(0).max(0) as u64;
     report.slim = Some(ImageInfo { name: tag.to_string(), id: built.id.clone(), size: slim_size });
     report.ratio = (slim_size > 0).then(|| report.source.size as f64 / slim_size as f64);
-    Ok(BuildSummary {
-        tag: tag.to_string(),
-        image_id: built.id,
-        original_size: report.source.size,
-        slim_size,
-        files_kept: built.stats.kept,
-        elapsed: started.elapsed(),
-    })
+    Ok(())
 }
 
 /// The verification error, after the failed image is removed (or kept as `<tag>-failed`).
@@ -413,9 +389,8 @@ async fn write_layer(
 async fn load(engine: &Engine, cfg: &config::ImageConfig, diff_id: &str, spool: &mut std::fs::File) -> Result<()> {
     let (writer, stream) = archive::channel(8);
     let mut layer_file = spool.try_clone().map_err(|e| Error::Engine(format!("reopening the spooled layer: {e}")))?;
-    let (config_bytes, config_id, diff_id) = (cfg.bytes.clone(), cfg.id.clone(), diff_id.to_owned());
+    let (cfg, diff_id) = (cfg.clone(), diff_id.to_owned());
     let producer = tokio::task::spawn_blocking(move || {
-        let cfg = config::ImageConfig { bytes: config_bytes, id: config_id };
         let mut writer = writer;
         match archive::write(&mut writer, &cfg, &diff_id, &mut layer_file) {
             Ok(()) => Ok(()),

@@ -116,15 +116,13 @@ pub async fn ready_targets(prober: &Prober, targets: Vec<Target>, deadline: Inst
     ready
 }
 
-/// Sends `spec` and, for GETs, once more to learn whether the body is stable.
-async fn record_one(prober: &Prober, target: &Target, spec: ProbeSpec) -> RecordedProbe {
-    let result = prober.send(target, &spec).await;
-    let body_stable = if spec.method == "GET" && result.status.is_some() {
-        prober.send(target, &spec).await.body_sha256 == result.body_sha256
-    } else {
-        false
-    };
-    RecordedProbe { result, body_stable, request: Request::Http(spec) }
+/// Sends `spec` and, for GETs that were answered, once more to learn whether the body is
+/// stable. Returns the record and the body (the crawl starts from it).
+async fn record_one(prober: &Prober, target: &Target, spec: ProbeSpec) -> (RecordedProbe, Vec<u8>) {
+    let fetched = prober.fetch(target, &spec).await;
+    let result = fetched.result;
+    let body_stable = spec.method == "GET" && result.status.is_some() && prober.send(target, &spec).await.body_sha256 == result.body_sha256;
+    (RecordedProbe { result, body_stable, request: Request::Http(spec) }, fetched.body)
 }
 
 /// Runs the plan against the original's ready `targets`. A user probe that gets no answer, or
@@ -134,15 +132,11 @@ pub async fn record(prober: &Prober, targets: &[Target], plan: &ProbePlan) -> Re
     let wanted = |t: &&Target| plan.ports.as_ref().is_none_or(|ports| ports.contains(&t.container_port));
     if plan.default_probe {
         for target in targets.iter().filter(wanted) {
-            let root = ProbeSpec::new("GET", "/");
-            let fetched = prober.fetch(target, &root).await;
-            let again = prober.send(target, &root).await;
-            let body = fetched.body;
-            let body_stable = again.body_sha256 == fetched.result.body_sha256;
-            recorded.push(RecordedProbe { body_stable, result: fetched.result, request: Request::Http(root) });
+            let (root, body) = record_one(prober, target, ProbeSpec::new("GET", "/")).await;
+            recorded.push(root);
             if let Some(limits) = plan.crawl {
                 for page in crawl(prober, target, &body, limits).await {
-                    recorded.push(record_one(prober, target, ProbeSpec::new(page.method.clone(), page.path.clone())).await);
+                    recorded.push(record_one(prober, target, ProbeSpec::new(page.method.clone(), page.path.clone())).await.0);
                 }
             }
         }
@@ -158,7 +152,7 @@ pub async fn record(prober: &Prober, targets: &[Target], plan: &ProbePlan) -> Re
                 port.map(|p| p.to_string()).unwrap_or_else(|| "(none)".into())
             )));
         };
-        let probe = record_one(prober, target, spec.clone()).await;
+        let (probe, _) = record_one(prober, target, spec.clone()).await;
         let r = &probe.result;
         if r.status.is_none() || !spec.accepts(r) {
             let got = r.status.map(|s| format!("status {s}")).unwrap_or_else(|| r.error.clone().unwrap_or_default());

@@ -3,9 +3,9 @@
 use crate::analyze::{AnalysisOptions, ContinueAfter, Surroundings};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::pipeline::{self, human, BuildOptions, BuildSummary, Run};
+use crate::pipeline::{self, human, BuildOptions, Run};
 use crate::probing::ProbePlan;
-use crate::report::{BuildReport, Outcome};
+use crate::report::{BuildReport, ImageInfo, Outcome};
 use clap::{Args, ValueEnum};
 use futures_util::FutureExt;
 use slim_probes::{load_probe_file, CrawlLimits, HttpProbeCmd, ProbeSpec};
@@ -336,6 +336,7 @@ async fn interrupted() {
 /// Runs `slim build`; everything the run created is removed whatever happens, and the reports
 /// are written whatever the outcome.
 pub async fn run(args: &BuildArgs, quiet: bool, verbose: bool) -> Result<()> {
+    let started = std::time::Instant::now();
     let mut report = BuildReport::new(&args.image);
     let result = build(args, quiet, verbose, &mut report).await;
     report.outcome = match &result {
@@ -343,14 +344,15 @@ pub async fn run(args: &BuildArgs, quiet: bool, verbose: bool) -> Result<()> {
         Err(e) => Outcome { exit_code: e.exit_code(), error: Some(e.to_string()) },
     };
     let written = write_reports(args, &report);
-    let summary = result?;
+    result?;
     written?;
-    print_summary(&summary, &report.warnings, quiet);
-    println!("{}", summary.tag);
+    let slim = report.slim.as_ref().ok_or_else(|| Error::Engine("the build ended without a slim image".into()))?;
+    print_summary(&report, slim, started.elapsed(), quiet);
+    println!("{}", slim.name);
     Ok(())
 }
 
-async fn build(args: &BuildArgs, quiet: bool, verbose: bool, report: &mut BuildReport) -> Result<BuildSummary> {
+async fn build(args: &BuildArgs, quiet: bool, verbose: bool, report: &mut BuildReport) -> Result<()> {
     let opts = args.options(verbose)?;
     let engine = Engine::connect().await?;
     let run = Run::new(engine);
@@ -364,9 +366,8 @@ async fn build(args: &BuildArgs, quiet: bool, verbose: bool, report: &mut BuildR
         _ = interrupted() => Err(Error::Interrupted),
     };
     let cleaned = run.cleanup().await;
-    let summary = result?;
-    cleaned?;
-    Ok(summary)
+    result?;
+    cleaned
 }
 
 fn write_reports(args: &BuildArgs, report: &BuildReport) -> Result<()> {
@@ -383,18 +384,17 @@ fn write_reports(args: &BuildArgs, report: &BuildReport) -> Result<()> {
     Ok(())
 }
 
-fn print_summary(s: &BuildSummary, warnings: &[String], quiet: bool) {
-    for warning in warnings {
+fn print_summary(report: &BuildReport, slim: &ImageInfo, elapsed: std::time::Duration, quiet: bool) {
+    for warning in &report.warnings {
         eprintln!("slim: note: {warning}");
     }
     if quiet {
         return;
     }
-    let ratio = if s.slim_size > 0 { s.original_size as f64 / s.slim_size as f64 } else { 0.0 };
     eprintln!();
-    eprintln!("  original  {:>10}", human(s.original_size));
-    eprintln!("  slim      {:>10}  ({} files)", human(s.slim_size), s.files_kept);
-    eprintln!("  ratio     {:>9.1}x", ratio);
-    eprintln!("  time      {:>9.1}s", s.elapsed.as_secs_f64());
-    eprintln!("  tag       {}", s.tag);
+    eprintln!("  original  {:>10}", human(report.source.size));
+    eprintln!("  slim      {:>10}  ({} files)", human(slim.size), report.files.kept);
+    eprintln!("  ratio     {:>9.1}x", report.ratio.unwrap_or(0.0));
+    eprintln!("  time      {:>9.1}s", elapsed.as_secs_f64());
+    eprintln!("  tag       {}", slim.name);
 }
